@@ -1,0 +1,173 @@
+// The generic backend: stores what is written, exactly, and gives it back. Secrets nest in
+// directories; a directory exists while it holds something, or after mkdir until rmdir (a marker
+// entry '.' inside it, a name no user path can have).
+
+import { exists, invalid, isDir, notDir, notEmpty, notFound, tooLarge } from '../errors.js'
+import { parentOf } from '../core/paths.js'
+import type { StorageView, BarrierOp } from '../barrier/barrier.js'
+import type { Backend, BackendContext, EntryInfo, ReadResult } from './backend.js'
+
+const MARKER = '.'
+// version u8 | created ms f64 | modified ms f64 | value
+const FORMAT = 1
+const HEADER = 17
+
+interface Record {
+  created: Date
+  modified: Date
+  value: Uint8Array
+}
+
+function encode(r: Record): Buffer {
+  const out = Buffer.allocUnsafe(HEADER + r.value.length)
+  out.writeUInt8(FORMAT, 0)
+  out.writeDoubleBE(r.created.getTime(), 1)
+  out.writeDoubleBE(r.modified.getTime(), 9)
+  out.set(r.value, HEADER)
+  return out
+}
+
+function decode(raw: Uint8Array): Record {
+  const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.length)
+  if (buf.length < HEADER || buf.readUInt8(0) !== FORMAT) throw invalid('unknown record format')
+  return {
+    created: new Date(buf.readDoubleBE(1)),
+    modified: new Date(buf.readDoubleBE(9)),
+    value: buf.subarray(HEADER),
+  }
+}
+
+const dirPrefix = (path: string): string => (path === '' ? '' : path + '/')
+const markerOf = (path: string): string => dirPrefix(path) + MARKER
+
+export class GenericBackend implements Backend {
+  readonly #storage: StorageView
+  readonly #maxValueSize: number
+
+  constructor(ctx: BackendContext) {
+    this.#storage = ctx.storage
+    this.#maxValueSize = ctx.maxValueSize
+  }
+
+  async #record(path: string): Promise<Record | undefined> {
+    if (path === '') return undefined
+    const raw = await this.#storage.get(path)
+    return raw && decode(raw)
+  }
+
+  /** The children of a directory, without its marker; undefined if it does not exist. */
+  async #children(path: string): Promise<string[] | undefined> {
+    const names = await this.#storage.list(dirPrefix(path))
+    if (path === '') return names.filter((n) => n !== MARKER)
+    if (names.length === 0) return undefined
+    return names.filter((n) => n !== MARKER)
+  }
+
+  async stat(path: string): Promise<EntryInfo | undefined> {
+    const record = await this.#record(path)
+    if (record) return { kind: 'file', size: record.value.length, created: record.created, modified: record.modified }
+    if (path === '') return dirInfo(new Date(0))
+    const marker = await this.#record(markerOf(path))
+    if (marker) return dirInfo(marker.modified)
+    if ((await this.#children(path)) !== undefined) return dirInfo(new Date())
+    return undefined
+  }
+
+  async read(path: string): Promise<ReadResult> {
+    const record = await this.#record(path)
+    if (record) return record
+    if (path === '' || (await this.#children(path)) !== undefined) throw isDir()
+    throw notFound()
+  }
+
+  async list(path: string): Promise<string[]> {
+    const children = await this.#children(path)
+    if (children !== undefined) return children
+    if (await this.#record(path)) throw notDir()
+    throw notFound()
+  }
+
+  async write(path: string, value: Uint8Array): Promise<void> {
+    if (path === '') throw isDir()
+    if (value.length > this.#maxValueSize)
+      throw tooLarge(`a secret is limited to ${this.#maxValueSize} bytes; this one has ${value.length}`)
+    await this.#checkAncestors(path)
+    const old = await this.#record(path)
+    if (!old && (await this.#children(path)) !== undefined) throw isDir()
+    const now = new Date()
+    await this.#storage.put(path, encode({ created: old?.created ?? now, modified: now, value }))
+  }
+
+  async delete(path: string): Promise<void> {
+    if (await this.#record(path)) return this.#storage.delete(path)
+    if (path === '' || (await this.#children(path)) !== undefined) throw isDir()
+    throw notFound()
+  }
+
+  async mkdir(path: string): Promise<void> {
+    if (path === '') throw exists()
+    await this.#checkAncestors(path)
+    if ((await this.#record(path)) || (await this.#children(path)) !== undefined) throw exists()
+    const now = new Date()
+    await this.#storage.put(markerOf(path), encode({ created: now, modified: now, value: new Uint8Array() }))
+  }
+
+  async rmdir(path: string): Promise<void> {
+    if (path === '') throw invalid('the top of a mount cannot be removed')
+    const children = await this.#children(path)
+    if (children === undefined) throw (await this.#record(path)) ? notDir() : notFound()
+    if (children.length > 0) throw notEmpty()
+    await this.#storage.delete(markerOf(path))
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    if (from === '' || to === '') throw invalid('the top of a mount cannot be moved')
+    if (from === to) return
+    await this.#checkAncestors(to)
+    const file = await this.#record(from)
+    const target = await this.stat(to)
+    if (file) {
+      if (target?.kind === 'dir') throw isDir()
+      await this.#storage.batch([
+        { op: 'put', path: to, value: encode(file) },
+        { op: 'delete', path: from },
+      ])
+      return
+    }
+    if ((await this.#children(from)) === undefined) throw notFound()
+    if (to.startsWith(from + '/')) throw invalid('a directory cannot move inside itself')
+    if (target?.kind === 'file') throw notDir()
+    if (target?.kind === 'dir' && (await this.#children(to))!.length > 0) throw notEmpty()
+    // Names and values are sealed with their paths, so every entry beneath is rewritten.
+    const ops: BarrierOp[] = [{ op: 'delete-prefix', prefix: dirPrefix(to) }]
+    for (const key of await walk(this.#storage, dirPrefix(from))) {
+      const raw = await this.#storage.get(key)
+      if (raw) ops.push({ op: 'put', path: dirPrefix(to) + key.slice(from.length + 1), value: raw.slice() })
+    }
+    ops.push({ op: 'delete-prefix', prefix: dirPrefix(from) })
+    await this.#storage.batch(ops)
+  }
+
+  /** Refuses a path under an existing secret: a name is a secret or a directory, never both. */
+  async #checkAncestors(path: string): Promise<void> {
+    for (let p = parentOf(path).parent; p !== ''; p = parentOf(p).parent) {
+      if (await this.#record(p)) throw notDir()
+    }
+  }
+}
+
+function dirInfo(time: Date): EntryInfo {
+  return { kind: 'dir', size: 0, created: time, modified: time }
+}
+
+/** Every key under the directory `prefix`, recursively. */
+export async function walk(storage: StorageView, prefix: string): Promise<string[]> {
+  const out: string[] = []
+  for (const name of await storage.list(prefix)) {
+    if (name.endsWith('/')) out.push(...(await walk(storage, prefix + name)))
+    else out.push(prefix + name)
+  }
+  return out
+}
+
+export const genericBackend = (ctx: BackendContext): Backend => new GenericBackend(ctx)

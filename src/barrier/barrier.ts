@@ -1,0 +1,22 @@
+// The security barrier: everything above it sees plaintext logical paths and values; everything
+// below it (the physical storage) sees only ciphertext and encrypted names.
+
+export type BarrierOp =
+  | { op: 'put'; path: string; value: Uint8Array }
+  | { op: 'delete'; path: string }
+  /** Deletes every entry under the directory `prefix` (which ends in '/'). */
+  | { op: 'delete-prefix'; prefix: string }
+
+export interface Barrier {
+  readonly sealed: boolean
+  get(path: string): Promise<Uint8Array | undefined>
+  put(path: string, value: Uint8Array): Promise<void>
+  delete(path: string): Promise<void>
+  /** Immediate children of the directory `prefix` ('' or ending in '/'), sorted; directories end in '/'. */
+  list(prefix: string): Promise<string[]>
+  /** Applies every op or none. */
+  batch(ops: BarrierOp[]): Promise<void>
+}
+
+/** Storage as a backend sees it: the same operations, confined to one prefix. */
+export type StorageView = Barrier

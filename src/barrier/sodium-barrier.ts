@@ -1,0 +1,190 @@
+// The barrier, built on libsodium. Entries are sealed with XChaCha20-Poly1305 under the keyring's
+// active term: version u8 | term u32 | nonce | ciphertext+tag, with the header and the entry's
+// logical path as associated data, so an entry altered, moved onto another key or swapped with
+// another fails authentication. Names are encrypted by the path cipher. The keyring is sealed by
+// the root key, which is wrapped by a key-encryption key (seal-config.ts).
+
+import { exists, integrity, internal, invalid, sealed as sealedError } from '../errors.js'
+import { AEAD_OVERHEAD, open, seal, sealInto } from '../crypto/aead.js'
+import { SecureKey } from '../crypto/secure-key.js'
+import type { Storage, StorageOp } from '../storage/storage.js'
+import type { Barrier, BarrierOp } from './barrier.js'
+import { Keyring, type TermInfo } from './keyring.js'
+import { PathCipher } from './path-cipher.js'
+import { createSealConfig, openSealConfig, parseSealConfig, type Unlock } from './seal-config.js'
+
+const CONFIG_KEY = 'seal/config'
+const KEYRING_KEY = 'seal/keyring'
+const DATA = 'data/'
+const KEYRING_AD = Buffer.from('secretfs/keyring/v1')
+const VERSION = 1
+const HEADER = 5
+
+interface Unsealed {
+  rootKey: SecureKey
+  keyring: Keyring
+  paths: PathCipher
+}
+
+function checkKey(path: string): void {
+  if (path === '' || path.startsWith('/') || path.endsWith('/') || path.includes('//'))
+    throw internal('malformed logical path')
+}
+
+function checkDir(prefix: string): void {
+  if (prefix !== '' && (!prefix.endsWith('/') || prefix.startsWith('/') || prefix.includes('//')))
+    throw internal('malformed logical prefix')
+}
+
+export class SodiumBarrier implements Barrier {
+  readonly #storage: Storage
+  #state: Unsealed | undefined
+
+  constructor(storage: Storage) {
+    this.#storage = storage
+  }
+
+  get sealed(): boolean {
+    return this.#state === undefined
+  }
+
+  async initialized(): Promise<boolean> {
+    return (await this.#storage.get(CONFIG_KEY)) !== undefined
+  }
+
+  /** Creates the root key and keyring of a new store. The barrier stays sealed. */
+  async initialize(unlock: Unlock): Promise<void> {
+    if (await this.initialized()) throw exists('this store is already initialised')
+    const rootKey = SecureKey.random(32)
+    const keyring = Keyring.create()
+    try {
+      const config = await createSealConfig(unlock, rootKey)
+      await this.#storage.batch([
+        { op: 'put', key: CONFIG_KEY, value: Buffer.from(JSON.stringify(config)) },
+        { op: 'put', key: KEYRING_KEY, value: sealKeyring(rootKey, keyring) },
+      ])
+    } finally {
+      rootKey.dispose()
+      keyring.dispose()
+    }
+  }
+
+  async unseal(unlock: Unlock): Promise<void> {
+    if (this.#state) return
+    const raw = await this.#storage.get(CONFIG_KEY)
+    if (!raw) throw invalid('this store is not initialised')
+    const rootKey = await openSealConfig(parseSealConfig(raw), unlock)
+    try {
+      const sealedRing = await this.#storage.get(KEYRING_KEY)
+      if (!sealedRing || sealedRing.length < AEAD_OVERHEAD) throw integrity('the keyring is missing or damaged')
+      const plain = SecureKey.alloc(sealedRing.length - AEAD_OVERHEAD)
+      try {
+        open(rootKey.bytes, sealedRing, KEYRING_AD, plain.bytes)
+        const keyring = Keyring.parse(plain.bytes)
+        if (this.#state) throw internal('unsealed twice at once')
+        this.#state = { rootKey, keyring, paths: new PathCipher(keyring.pathKey.bytes) }
+      } finally {
+        plain.dispose()
+      }
+    } catch (e) {
+      rootKey.dispose()
+      throw e
+    }
+  }
+
+  /** Drops and zeroes every key. */
+  seal(): void {
+    const state = this.#state
+    this.#state = undefined
+    if (!state) return
+    state.paths.dispose()
+    state.keyring.dispose()
+    state.rootKey.dispose()
+  }
+
+  /** Adds a keyring term; new writes use it. Returns the new term. */
+  async rotate(): Promise<number> {
+    const { keyring, rootKey } = this.#unsealed()
+    const term = keyring.rotate()
+    try {
+      await this.#storage.put(KEYRING_KEY, sealKeyring(rootKey, keyring))
+    } catch (e) {
+      keyring.undoRotate(term)
+      throw e
+    }
+    return term
+  }
+
+  keyStatus(): { term: number; terms: TermInfo[] } {
+    const { keyring } = this.#unsealed()
+    return { term: keyring.activeTerm, terms: keyring.terms() }
+  }
+
+  async get(path: string): Promise<Uint8Array | undefined> {
+    checkKey(path)
+    const { paths, keyring } = this.#unsealed()
+    const stored = await this.#storage.get(DATA + paths.encodeKey(path))
+    if (stored === undefined) return undefined
+    if (this.#state === undefined) throw sealedError()
+    if (stored.length < HEADER + AEAD_OVERHEAD || stored[0] !== VERSION) throw integrity()
+    const header = Buffer.from(stored.buffer, stored.byteOffset, HEADER)
+    const key = keyring.key(header.readUInt32BE(1))
+    if (!key) throw integrity()
+    return open(key, stored.subarray(HEADER), associatedData(header, path))
+  }
+
+  put(path: string, value: Uint8Array): Promise<void> {
+    return this.batch([{ op: 'put', path, value }])
+  }
+
+  delete(path: string): Promise<void> {
+    return this.batch([{ op: 'delete', path }])
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    checkDir(prefix)
+    const { paths } = this.#unsealed()
+    const children = await this.#storage.list(DATA + paths.encodeDir(prefix))
+    return children
+      .map((c) => (c.endsWith('/') ? paths.decodeName(prefix, c.slice(0, -1)) + '/' : paths.decodeName(prefix, c)))
+      .sort()
+  }
+
+  async batch(ops: BarrierOp[]): Promise<void> {
+    const { paths, keyring } = this.#unsealed()
+    const physical = ops.map((op): StorageOp => {
+      if (op.op === 'delete-prefix') {
+        checkDir(op.prefix)
+        return { op: 'delete-prefix', prefix: DATA + paths.encodeDir(op.prefix) }
+      }
+      checkKey(op.path)
+      const key = DATA + paths.encodeKey(op.path)
+      if (op.op === 'delete') return { op: 'delete', key }
+      const term = keyring.activeTerm
+      const out = Buffer.allocUnsafe(HEADER + op.value.length + AEAD_OVERHEAD)
+      out.writeUInt8(VERSION, 0)
+      out.writeUInt32BE(term, 1)
+      sealInto(out.subarray(HEADER), keyring.key(term)!, op.value, associatedData(out.subarray(0, HEADER), op.path))
+      return { op: 'put', key, value: out }
+    })
+    await this.#storage.batch(physical)
+  }
+
+  #unsealed(): Unsealed {
+    if (!this.#state) throw sealedError()
+    return this.#state
+  }
+}
+
+function associatedData(header: Buffer, path: string): Buffer {
+  return Buffer.concat([header, Buffer.from(path, 'utf8')])
+}
+
+function sealKeyring(rootKey: SecureKey, keyring: Keyring): Buffer {
+  const plain = keyring.serialize()
+  try {
+    return seal(rootKey.bytes, plain.bytes, KEYRING_AD)
+  } finally {
+    plain.dispose()
+  }
+}

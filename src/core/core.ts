@@ -1,0 +1,332 @@
+// The core: unseals the barrier, keeps the mount table and router, and serves every request of
+// the front ends (the filesystem and the control API) by routing it to a backend.
+
+import type { Backend, BackendFactory, EntryInfo, Lease, ReadResult } from '../backends/backend.js'
+import { genericBackend } from '../backends/generic-backend.js'
+import { SystemBackend } from '../backends/system-backend.js'
+import { BarrierView } from '../barrier/barrier-view.js'
+import { SodiumBarrier } from '../barrier/sodium-barrier.js'
+import type { Unlock } from '../barrier/seal-config.js'
+import { SecureKey } from '../crypto/secure-key.js'
+import { busy, crossMount, exists, invalid, isKind, notFound, reserved, sealed as sealedError, unsupported } from '../errors.js'
+import { silentLogger, type Logger } from '../log.js'
+import { MemoryStorage } from '../storage/memory-storage.js'
+import type { Storage } from '../storage/storage.js'
+import { LeaseManager, leasePrefix } from './lease-manager.js'
+import {
+  dataPrefix,
+  decodeTable,
+  defaultMounts,
+  encodeTable,
+  MOUNT_TABLE_PATH,
+  newEntry,
+  type MountConfig,
+  type MountEntry,
+} from './mount-table.js'
+import { checkMountable, normalizeMountPath, splitPath } from './paths.js'
+import { Router, type Route } from './router.js'
+
+export const DEFAULT_MAX_VALUE_SIZE = 1 << 20
+
+export const builtinBackends: Record<string, BackendFactory> = {
+  generic: genericBackend,
+}
+
+export interface CoreOptions {
+  storage: Storage
+  /** Backend types by name; defaults to the built-in ones. */
+  backends?: Record<string, BackendFactory>
+  maxValueSize?: number
+  log?: Logger
+}
+
+export interface MountOptions {
+  description?: string
+  config?: Partial<MountConfig>
+}
+
+export interface SealStatus {
+  initialized: boolean
+  sealed: boolean
+  term?: number
+}
+
+export type ReadResponse = Omit<ReadResult, 'lease'> & { lease?: Lease }
+
+export class Core {
+  readonly barrier: SodiumBarrier
+  readonly storage: Storage
+  readonly log: Logger
+  readonly #backends: Record<string, BackendFactory>
+  readonly #maxValueSize: number
+  readonly #router = new Router()
+  readonly #leases: LeaseManager
+  #initialized = false
+  /** Serialises changes to the mount table. */
+  #tableLock: Promise<unknown> = Promise.resolve()
+
+  constructor(options: CoreOptions) {
+    this.storage = options.storage
+    this.barrier = new SodiumBarrier(options.storage)
+    this.#backends = options.backends ?? builtinBackends
+    this.#maxValueSize = options.maxValueSize ?? DEFAULT_MAX_VALUE_SIZE
+    this.log = options.log ?? silentLogger
+    this.#leases = new LeaseManager(this.barrier)
+  }
+
+  /** A core on in-memory storage, initialised with a random key and unsealed: dev mode. */
+  static async dev(options: Omit<CoreOptions, 'storage'> = {}): Promise<Core> {
+    const core = new Core({ ...options, storage: new MemoryStorage() })
+    const key = SecureKey.random(32)
+    try {
+      const unlock: Unlock = { kind: 'key-file', key: key.bytes }
+      await core.initialize(unlock)
+      await core.unseal(unlock)
+    } finally {
+      key.dispose()
+    }
+    return core
+  }
+
+  get backendTypes(): string[] {
+    return Object.keys(this.#backends)
+  }
+
+  // ---- seal ----
+
+  async initialized(): Promise<boolean> {
+    return (this.#initialized ||= await this.barrier.initialized())
+  }
+
+  async initialize(unlock: Unlock): Promise<void> {
+    await this.barrier.initialize(unlock)
+    this.#initialized = true
+  }
+
+  get sealed(): boolean {
+    return this.barrier.sealed
+  }
+
+  /** Unseals and loads the mount table (creating the default one in a new store). */
+  async unseal(unlock: Unlock): Promise<void> {
+    if (!this.barrier.sealed) return
+    await this.barrier.unseal(unlock)
+    try {
+      await this.#loadMounts()
+    } catch (e) {
+      this.seal()
+      throw e
+    }
+    this.log.info('unsealed')
+  }
+
+  seal(): void {
+    this.#router.clear()
+    if (!this.barrier.sealed) this.log.info('sealed')
+    this.barrier.seal()
+  }
+
+  async rotate(): Promise<number> {
+    const term = await this.barrier.rotate()
+    this.log.info(`keyring rotated to term ${term}`)
+    return term
+  }
+
+  sealStatus(): SealStatus {
+    const status: SealStatus = { initialized: this.#initialized, sealed: this.barrier.sealed }
+    if (!this.barrier.sealed) status.term = this.barrier.keyStatus().term
+    return status
+  }
+
+  async close(): Promise<void> {
+    this.seal()
+    await this.storage.close()
+  }
+
+  // ---- mount table ----
+
+  mounts(): MountEntry[] {
+    this.#checkUnsealed()
+    return this.#router.entries()
+  }
+
+  async mount(path: string, type: string, options: MountOptions = {}): Promise<MountEntry> {
+    const mountPath = normalizeMountPath(path)
+    return this.#withTable(async () => {
+      checkMountable(mountPath)
+      if (this.#router.get(mountPath)) throw exists('a backend is already mounted at that path')
+      const factory = this.#backends[type]
+      if (!factory) throw invalid(`unknown backend type; known types: ${Object.keys(this.#backends).join(', ')}`)
+      checkConfig(options.config)
+      const entry = newEntry(mountPath, type, options.description ?? '', options.config)
+      await this.#saveTable([...this.#router.entries(), entry])
+      this.#router.add({ entry, backend: this.#makeBackend(entry) })
+      this.log.info(`mounted a ${type} backend`)
+      return entry
+    })
+  }
+
+  /** Revokes the mount's leases, then deletes its data and table entry in one transaction. */
+  async unmount(path: string): Promise<void> {
+    const mountPath = normalizeMountPath(path)
+    await this.#withTable(async () => {
+      const route = this.#mountedRoute(mountPath)
+      await this.#leases.revokeAll(route.entry, route.backend)
+      const remaining = this.#router.entries().filter((e) => e !== route.entry)
+      try {
+        await this.barrier.batch([
+          { op: 'put', path: MOUNT_TABLE_PATH, value: encodeTable(remaining) },
+          { op: 'delete-prefix', prefix: dataPrefix(route.entry) },
+          { op: 'delete-prefix', prefix: leasePrefix(route.entry) },
+        ])
+      } catch (e) {
+        if (isKind(e, 'sealed')) throw e
+        throw busy("deleting the mount's data failed; it stays mounted", { cause: e })
+      }
+      this.#router.remove(mountPath)
+      this.log.info(`unmounted a ${route.entry.type} backend`)
+    })
+  }
+
+  /** Moves a mount to a new path: its data stays, its leases are revoked. */
+  async remount(from: string, to: string): Promise<MountEntry> {
+    const fromPath = normalizeMountPath(from)
+    const toPath = normalizeMountPath(to)
+    return this.#withTable(async () => {
+      const route = this.#mountedRoute(fromPath)
+      checkMountable(toPath)
+      if (this.#router.get(toPath)) throw exists('a backend is already mounted at that path')
+      await this.#leases.revokeAll(route.entry, route.backend)
+      const moved = { ...route.entry, path: toPath }
+      await this.#saveTable(this.#router.entries().map((e) => (e === route.entry ? moved : e)))
+      this.#router.remove(fromPath)
+      route.entry.path = toPath
+      this.#router.add(route)
+      this.log.info(`remounted a ${route.entry.type} backend`)
+      return route.entry
+    })
+  }
+
+  // ---- requests ----
+
+  async stat(path: string): Promise<EntryInfo | undefined> {
+    if (path === '' || path === '/') {
+      this.#checkUnsealed()
+      return { kind: 'dir', size: 0, created: new Date(0), modified: new Date(0) }
+    }
+    const { route, rest } = this.#route(path)
+    return route.backend.stat(rest)
+  }
+
+  async read(path: string): Promise<ReadResponse> {
+    const { route, rest } = this.#route(path)
+    const { lease, ...result } = await route.backend.read(rest)
+    if (!lease) return result
+    return { ...result, lease: await this.#leases.register(route.entry, rest, lease.ttl, lease.data) }
+  }
+
+  async list(path: string): Promise<string[]> {
+    if (path === '' || path === '/') return this.mounts().map((e) => e.path).sort()
+    const { route, rest } = this.#route(path)
+    return route.backend.list(rest)
+  }
+
+  async write(path: string, value: Uint8Array): Promise<void> {
+    const { route, rest } = this.#route(path)
+    return op(route.backend.write).call(route.backend, rest, value)
+  }
+
+  async delete(path: string): Promise<void> {
+    const { route, rest } = this.#route(path)
+    return op(route.backend.delete).call(route.backend, rest)
+  }
+
+  async mkdir(path: string): Promise<void> {
+    const { route, rest } = this.#route(path)
+    return op(route.backend.mkdir).call(route.backend, rest)
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const { route, rest } = this.#route(path)
+    return op(route.backend.rmdir).call(route.backend, rest)
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    const a = this.#route(from)
+    const b = this.#route(to)
+    if (a.route !== b.route) throw crossMount()
+    return op(a.route.backend.rename).call(a.route.backend, a.rest, b.rest)
+  }
+
+  /** The leases a mount has outstanding. */
+  async leases(path: string): Promise<Lease[]> {
+    return this.#leases.list(this.#mountedRoute(normalizeMountPath(path)).entry)
+  }
+
+  // ---- internals ----
+
+  #route(path: string): { route: Route; rest: string } {
+    this.#checkUnsealed()
+    return this.#router.route(path)
+  }
+
+  #mountedRoute(mountPath: string): Route {
+    this.#checkUnsealed()
+    if (mountPath === 'sys/') throw reserved('sys/ cannot be unmounted or moved')
+    const route = this.#router.get(mountPath)
+    if (!route) throw notFound('no mount at that path')
+    return route
+  }
+
+  #checkUnsealed(): void {
+    if (this.barrier.sealed) throw sealedError()
+  }
+
+  async #loadMounts(): Promise<void> {
+    const raw = await this.barrier.get(MOUNT_TABLE_PATH)
+    let entries: MountEntry[]
+    if (raw) entries = decodeTable(raw)
+    else {
+      entries = defaultMounts()
+      await this.barrier.put(MOUNT_TABLE_PATH, encodeTable(entries))
+    }
+    this.#router.clear()
+    for (const entry of entries) this.#router.add({ entry, backend: this.#makeBackend(entry) })
+  }
+
+  async #saveTable(entries: MountEntry[]): Promise<void> {
+    await this.barrier.put(MOUNT_TABLE_PATH, encodeTable(entries))
+  }
+
+  #makeBackend(entry: MountEntry): Backend {
+    if (entry.type === 'system')
+      return new SystemBackend({ mounts: () => this.mounts(), status: () => ({ ...this.sealStatus() }) })
+    const factory = this.#backends[entry.type]
+    if (!factory) throw invalid('the mount table names a backend type this build does not have')
+    return factory({
+      storage: new BarrierView(this.barrier, dataPrefix(entry)),
+      mount: () => entry,
+      maxValueSize: this.#maxValueSize,
+    })
+  }
+
+  #withTable<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tableLock.then(fn, fn)
+    this.#tableLock = run.catch(() => {})
+    return run
+  }
+}
+
+/** A backend operation, or an `unsupported` error when the backend lacks it. */
+function op<F>(fn: F | undefined): F {
+  if (!fn) throw unsupported('this mount does not support that operation')
+  return fn
+}
+
+function checkConfig(config: Partial<MountConfig> | undefined): void {
+  for (const [name, v] of Object.entries(config ?? {}))
+    if (v !== undefined && (!Number.isInteger(v) || v < 0))
+      throw invalid(`${name === 'defaultLeaseTtl' ? 'default' : 'max'} lease TTL must be a whole number of seconds`)
+  if (config?.defaultLeaseTtl && config.maxLeaseTtl && config.defaultLeaseTtl > config.maxLeaseTtl)
+    throw invalid('the default lease TTL exceeds the max lease TTL')
+}

@@ -1,0 +1,29 @@
+// The daemon's log. Callers pass fixed messages and error kinds, never a path, a name or a value:
+// a log line must be safe to paste into a bug report.
+
+import { SecretfsError } from './errors.js'
+
+export interface Logger {
+  info(message: string): void
+  warn(message: string, error?: unknown): void
+  error(message: string, error?: unknown): void
+}
+
+/** An error's kind and message: core messages are written to be safe to log. */
+export function describe(error: unknown): string {
+  if (error instanceof SecretfsError) {
+    const cause = error.cause === undefined ? '' : ` (cause: ${describe(error.cause)})`
+    return `${error.kind}: ${error.message}${cause}`
+  }
+  // Foreign errors (a driver, the OS) can quote their arguments; keep only their code.
+  const code = (error as { code?: unknown } | undefined)?.code
+  return `${(error as Error | undefined)?.name ?? 'Error'}${typeof code === 'string' ? ` ${code}` : ''}`
+}
+
+export const stderrLogger: Logger = {
+  info: (m) => process.stderr.write(`${new Date().toISOString()} [info] ${m}\n`),
+  warn: (m, e) => process.stderr.write(`${new Date().toISOString()} [warn] ${m}${e ? `: ${describe(e)}` : ''}\n`),
+  error: (m, e) => process.stderr.write(`${new Date().toISOString()} [error] ${m}${e ? `: ${describe(e)}` : ''}\n`),
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} }

@@ -1,0 +1,40 @@
+// In-memory storage for dev mode and tests. Nothing survives the process.
+
+import { childrenOf, type Storage, type StorageOp } from './storage.js'
+
+export class MemoryStorage implements Storage {
+  readonly #entries = new Map<string, Uint8Array>()
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const value = this.#entries.get(key)
+    return value && Uint8Array.from(value)
+  }
+
+  async put(key: string, value: Uint8Array): Promise<void> {
+    this.#entries.set(key, Uint8Array.from(value))
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#entries.delete(key)
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys = [...this.#entries.keys()].filter((k) => k.startsWith(prefix) && k !== prefix)
+    return childrenOf(prefix, keys.sort())
+  }
+
+  async batch(ops: StorageOp[]): Promise<void> {
+    for (const op of ops) {
+      if (op.op === 'put') this.#entries.set(op.key, Uint8Array.from(op.value))
+      else if (op.op === 'delete') this.#entries.delete(op.key)
+      else for (const k of [...this.#entries.keys()]) if (k.startsWith(op.prefix)) this.#entries.delete(k)
+    }
+  }
+
+  async close(): Promise<void> {}
+
+  /** Raw access for tests that tamper with the store. */
+  raw(): Map<string, Uint8Array> {
+    return this.#entries
+  }
+}

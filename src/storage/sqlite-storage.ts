@@ -1,0 +1,147 @@
+// The embedded default store: one SQLite file, WAL journal, synchronous=FULL so that an
+// acknowledged write survives kill -9 and power loss. Writes issued while a commit is pending
+// are grouped into the next transaction (group commit); each caller is answered only after the
+// transaction holding its write is on disk.
+
+import fs from 'node:fs'
+import Database from 'better-sqlite3'
+import { internal } from '../errors.js'
+import type { Storage, StorageOp } from './storage.js'
+
+interface Pending {
+  ops: StorageOp[]
+  resolve: () => void
+  reject: (e: unknown) => void
+}
+
+/** Keys sort bytewise; the first string greater than every string that starts with `prefix`. */
+function prefixEnd(prefix: string): string | undefined {
+  if (prefix === '') return undefined
+  return prefix.slice(0, -1) + String.fromCharCode(prefix.charCodeAt(prefix.length - 1) + 1)
+}
+
+export class SqliteStorage implements Storage {
+  readonly #db: Database.Database
+  readonly #get: Database.Statement<[string], { value: Buffer }>
+  readonly #put: Database.Statement<[string, Uint8Array]>
+  readonly #delete: Database.Statement<[string]>
+  readonly #deleteRange: Database.Statement<[string, string]>
+  readonly #deleteAll: Database.Statement<[]>
+  readonly #scan: Database.Statement<[string, string, number], { key: string }>
+  readonly #scanOpen: Database.Statement<[string, number], { key: string }>
+  readonly #commit: (ops: StorageOp[]) => void
+  #queue: Pending[] = []
+  #flushScheduled = false
+
+  /** Opens (creating if needed, mode 0600) the store file. Holds it exclusively until close. */
+  constructor(file: string) {
+    fs.closeSync(fs.openSync(file, 'a', 0o600))
+    fs.chmodSync(file, 0o600)
+    this.#db = new Database(file, { timeout: 100 })
+    try {
+      this.#db.pragma('journal_mode = WAL')
+      this.#db.pragma('synchronous = FULL')
+      this.#db.pragma('locking_mode = EXCLUSIVE')
+      this.#db.exec(
+        'CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID',
+      )
+      // Take the exclusive lock now, so that a second daemon on the same file fails at start.
+      this.#db.exec('BEGIN EXCLUSIVE; COMMIT')
+    } catch (e) {
+      this.#db.close()
+      if ((e as { code?: string }).code === 'SQLITE_BUSY')
+        throw internal('the store is in use by another secretfs process')
+      throw e
+    }
+    this.#get = this.#db.prepare('SELECT value FROM entries WHERE key = ?')
+    this.#put = this.#db.prepare('INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)')
+    this.#delete = this.#db.prepare('DELETE FROM entries WHERE key = ?')
+    this.#deleteRange = this.#db.prepare('DELETE FROM entries WHERE key >= ? AND key < ?')
+    this.#deleteAll = this.#db.prepare('DELETE FROM entries')
+    this.#scan = this.#db.prepare(
+      'SELECT key FROM entries WHERE key >= ? AND key < ? ORDER BY key LIMIT ?',
+    )
+    this.#scanOpen = this.#db.prepare('SELECT key FROM entries WHERE key >= ? ORDER BY key LIMIT ?')
+    this.#commit = this.#db.transaction((ops: StorageOp[]) => {
+      for (const op of ops) {
+        if (op.op === 'put') this.#put.run(op.key, op.value)
+        else if (op.op === 'delete') this.#delete.run(op.key)
+        else {
+          const end = prefixEnd(op.prefix)
+          if (end === undefined) this.#deleteAll.run()
+          else this.#deleteRange.run(op.prefix, end)
+        }
+      }
+    })
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    return this.#get.get(key)?.value
+  }
+
+  put(key: string, value: Uint8Array): Promise<void> {
+    return this.batch([{ op: 'put', key, value }])
+  }
+
+  delete(key: string): Promise<void> {
+    return this.batch([{ op: 'delete', key }])
+  }
+
+  batch(ops: StorageOp[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ ops, resolve, reject })
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true
+        setImmediate(() => this.#flush())
+      }
+    })
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false
+    const group = this.#queue
+    this.#queue = []
+    try {
+      this.#commit(group.flatMap((p) => p.ops))
+    } catch (e) {
+      for (const p of group) p.reject(e)
+      return
+    }
+    for (const p of group) p.resolve()
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const end = prefixEnd(prefix)
+    const page = 256
+    const out: string[] = []
+    let from = prefix
+    // Files come in pages; on reaching a subdirectory, seek past everything beneath it.
+    for (;;) {
+      const rows = end === undefined ? this.#scanOpen.all(from, page) : this.#scan.all(from, end, page)
+      let seek: string | undefined
+      for (const { key } of rows) {
+        if (key === prefix) continue
+        const rest = key.slice(prefix.length)
+        const slash = rest.indexOf('/')
+        if (slash < 0) {
+          out.push(rest)
+          continue
+        }
+        const dir = rest.slice(0, slash + 1)
+        out.push(dir)
+        seek = prefix + rest.slice(0, slash) + '0' // '0' is the character after '/'
+        break
+      }
+      if (seek !== undefined) from = seek
+      else if (rows.length === page) from = rows[rows.length - 1]!.key + '\0'
+      else return out
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.#db.open) return
+    if (this.#queue.length > 0) this.#flush()
+    this.#db.pragma('wal_checkpoint(TRUNCATE)')
+    this.#db.close()
+  }
+}

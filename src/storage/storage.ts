@@ -1,0 +1,37 @@
+// The physical layer: opaque string keys to opaque byte values. Everything above it sees only
+// this interface, so another implementation (a shared PostgreSQL store) slots in here.
+
+export type StorageOp =
+  | { op: 'put'; key: string; value: Uint8Array }
+  | { op: 'delete'; key: string }
+  /** Deletes every key that starts with `prefix`. */
+  | { op: 'delete-prefix'; prefix: string }
+
+export interface Storage {
+  get(key: string): Promise<Uint8Array | undefined>
+  /** Resolves once the write is durable. */
+  put(key: string, value: Uint8Array): Promise<void>
+  delete(key: string): Promise<void>
+  /**
+   * The immediate children of `prefix`, sorted: a key `prefix + 'a'` lists as `a`, and any key
+   * `prefix + 'b/...'` lists once as `b/`.
+   */
+  list(prefix: string): Promise<string[]>
+  /** Applies every op or none, durably. */
+  batch(ops: StorageOp[]): Promise<void>
+  close(): Promise<void>
+}
+
+/** Immediate children of `prefix` among sorted `keys` (all of which start with it). */
+export function childrenOf(prefix: string, sortedKeys: Iterable<string>): string[] {
+  const out: string[] = []
+  let last: string | undefined
+  for (const key of sortedKeys) {
+    const rest = key.slice(prefix.length)
+    const slash = rest.indexOf('/')
+    const child = slash < 0 ? rest : rest.slice(0, slash + 1)
+    if (child !== last) out.push(child)
+    last = child
+  }
+  return out
+}

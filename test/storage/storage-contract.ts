@@ -1,0 +1,72 @@
+// The contract every Storage implementation keeps, run against each of them.
+import t from 'tap'
+import path from 'node:path'
+import { MemoryStorage } from '../../src/storage/memory-storage.js'
+import { SqliteStorage } from '../../src/storage/sqlite-storage.js'
+import type { Storage } from '../../src/storage/storage.js'
+
+const makers: Record<string, (dir: string) => Storage> = {
+  memory: () => new MemoryStorage(),
+  sqlite: (dir) => new SqliteStorage(path.join(dir, 'store.db')),
+}
+
+for (const [name, make] of Object.entries(makers)) {
+  t.test(name, async (t) => {
+    const s = make(t.testdir())
+    t.teardown(() => s.close())
+    const v = (x: string) => Buffer.from(x)
+
+    t.equal(await s.get('missing'), undefined)
+    await s.put('a', v('1'))
+    t.same(Buffer.from((await s.get('a'))!), v('1'))
+    await s.put('a', v('2'))
+    t.same(Buffer.from((await s.get('a'))!), v('2'), 'put replaces')
+    await s.put('a', new Uint8Array())
+    t.equal((await s.get('a'))!.length, 0, 'an empty value is a value')
+
+    await Promise.all(['d/x', 'd/y/1', 'd/y/2', 'd/z/q/r', 'd0', 'e'].map((k) => s.put(k, v(k))))
+    t.same(await s.list('d/'), ['x', 'y/', 'z/'], 'immediate children, directories once')
+    t.same(await s.list(''), ['a', 'd/', 'd0', 'e'])
+    t.same(await s.list('nope/'), [])
+
+    await s.delete('d/x')
+    t.equal(await s.get('d/x'), undefined)
+    await s.delete('d/x') // deleting what is gone is no error
+
+    await s.batch([
+      { op: 'put', key: 'n', value: v('n') },
+      { op: 'delete-prefix', prefix: 'd/y/' },
+      { op: 'delete', key: 'e' },
+    ])
+    t.same(await s.list('d/'), ['z/'])
+    t.equal(await s.get('e'), undefined)
+    t.same(Buffer.from((await s.get('n'))!), v('n'))
+
+    // Many children, more than one page of a scan, mixed with deep subtrees.
+    const keys: string[] = []
+    for (let i = 0; i < 700; i++) keys.push(`big/${String(i).padStart(4, '0')}` + (i % 7 === 0 ? '/deep/x' : ''))
+    await Promise.all(keys.map((k) => s.put(k, v(k))))
+    const listed = await s.list('big/')
+    t.equal(listed.length, 700)
+    t.equal(listed.filter((n) => n.endsWith('/')).length, 100)
+  })
+}
+
+t.test('sqlite: a second opener of the same file is refused', async (t) => {
+  const file = path.join(t.testdir(), 'store.db')
+  const s = new SqliteStorage(file)
+  t.teardown(() => s.close())
+  t.throws(() => new SqliteStorage(file), /in use by another secretfs process/)
+})
+
+t.test('sqlite: data survives close and reopen; the file is private', async (t) => {
+  const file = path.join(t.testdir(), 'store.db')
+  const s = new SqliteStorage(file)
+  await s.put('k', Buffer.from('v'))
+  await s.close()
+  const { statSync } = await import('node:fs')
+  t.equal(statSync(file).mode & 0o777, 0o600)
+  const again = new SqliteStorage(file)
+  t.teardown(() => again.close())
+  t.same(Buffer.from((await again.get('k'))!), Buffer.from('v'))
+})
