@@ -1,0 +1,45 @@
+import t from 'tap'
+import { PathCipher } from '../../src/barrier/path-cipher.js'
+
+const key = Buffer.alloc(32, 7)
+
+t.test('names round-trip, deterministically, and depend on their parent', async (t) => {
+  const pc = new PathCipher(key)
+  t.teardown(() => pc.dispose())
+  for (const name of ['a', 'password', 'exactly-16-bytes', 'ünïcødé ✓', 'x'.repeat(255)]) {
+    const e = pc.encodeName('logical/u/', name)
+    t.equal(pc.decodeName('logical/u/', e), name)
+    t.equal(pc.encodeName('logical/u/', name), e, 'deterministic')
+    t.notOk(e.includes('/'), 'an encoded name has no slash')
+  }
+  t.not(pc.encodeName('a/', 'x'), pc.encodeName('b/', 'x'), 'the same name in two directories differs')
+  t.equal(pc.encodeName('', 'a').length, pc.encodeName('', 'fifteen-bytes!!').length, 'lengths are padded')
+})
+
+t.test('a name decoded under another parent, or altered, is an integrity error', async (t) => {
+  const pc = new PathCipher(key)
+  t.teardown(() => pc.dispose())
+  const e = pc.encodeName('a/', 'secret-name')
+  t.throws(() => pc.decodeName('b/', e), { kind: 'integrity' })
+  const bytes = Buffer.from(e, 'base64url')
+  bytes[30]! ^= 1
+  t.throws(() => pc.decodeName('a/', bytes.toString('base64url')), { kind: 'integrity' })
+  t.throws(() => pc.decodeName('a/', 'short'), { kind: 'integrity' })
+})
+
+t.test('keys and directories encode component by component', async (t) => {
+  const pc = new PathCipher(key)
+  t.teardown(() => pc.dispose())
+  const dir = pc.encodeDir('logical/u/team/')
+  t.equal(pc.encodeKey('logical/u/team/db'), dir + pc.encodeName('logical/u/team/', 'db'))
+  t.equal(dir.split('/').length, 4)
+  t.equal(pc.encodeDir(''), '')
+})
+
+t.test('another key gives other names', async (t) => {
+  const a = new PathCipher(key)
+  const b = new PathCipher(Buffer.alloc(32, 8))
+  t.teardown(() => (a.dispose(), b.dispose()))
+  t.not(a.encodeName('', 'x'), b.encodeName('', 'x'))
+  t.throws(() => b.decodeName('', a.encodeName('', 'x')), { kind: 'integrity' })
+})
