@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Keyring } from '../../src/barrier/keyring.js'
+import { kind } from '../helpers/error-match.js'
 
 t.test('rotation adds terms; serialise and parse keep every term', async (t) => {
   const ring = Keyring.create()
@@ -31,5 +32,5 @@ t.test('undoRotate restores the previous term', async (t) => {
 })
 
 t.test('a malformed keyring is an integrity error', async (t) => {
-  t.throws(() => Keyring.parse(Buffer.alloc(10)), { kind: 'integrity' })
+  t.throws(() => Keyring.parse(Buffer.alloc(10)), kind('integrity'))
 })
