@@ -5,6 +5,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import Database from 'better-sqlite3'
 import { Core } from '../src/core/core.js'
 import { SqliteStorage } from '../src/storage/sqlite-storage.js'
 
@@ -47,6 +48,17 @@ async function main(): Promise<void> {
     for (let i = 0; i < n; i++) await core.write(`secret/bench/w${i}`, value)
     const writes = n / seconds(start)
 
+    // Yardstick: the same machine's raw durable commit rate, a bare SQLite file in WAL mode.
+    const raw = new Database(path.join(dir, 'raw.db'))
+    raw.pragma('journal_mode = WAL')
+    raw.pragma('synchronous = FULL')
+    raw.exec('CREATE TABLE kv (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID')
+    const insert = raw.prepare('INSERT INTO kv VALUES (?, ?)')
+    start = process.hrtime.bigint()
+    for (let i = 0; i < n; i++) insert.run(`k${i}`, value)
+    const rawWrites = n / seconds(start)
+    raw.close()
+
     n = 10_000
     const inFlight = 32
     start = process.hrtime.bigint()
@@ -65,13 +77,14 @@ async function main(): Promise<void> {
     await core.close()
 
     const self = fileURLToPath(import.meta.url)
-    const child = spawnSync(process.execPath, [self, '--open-only', file], { encoding: 'utf8' })
+    const child = spawnSync(process.execPath, [...process.execArgv, self, '--open-only', file], { encoding: 'utf8' })
     if (child.status !== 0) throw new Error(child.stderr)
     const opened = JSON.parse(child.stdout) as { elapsed: number; rss: number }
 
     const row = (what: string, value: string, target: string) => console.log(`${what.padEnd(46)}${value.padStart(14)}   ${target}`)
     row('read, 64-byte secret, sequential', `${Math.round(reads)}/s`, 'aim >= 50,000/s')
     row('durable write, 64 bytes, sequential', `${Math.round(writes)}/s`, 'aim >= 2,000/s')
+    row('  yardstick: bare SQLite durable insert', `${Math.round(rawWrites)}/s`, `secretfs is ${(writes / rawWrites).toFixed(2)}x`)
     row(`durable write, 64 bytes, ${inFlight} in flight`, `${Math.round(concurrentWrites)}/s`, '')
     row(`store of ${count} secrets: filled in`, `${fill.toFixed(1)} s`, '')
     row(`  open and unseal (key file)`, `${opened.elapsed.toFixed(3)} s`, 'aim <= 2 s')

@@ -13,13 +13,13 @@ import { SecureKey } from '../crypto/secure-key.js'
 const NONCE = sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 const BLOCK = 16
 const CONTEXT = Buffer.from('sfs-path') // crypto_kdf context, 8 bytes
-const CACHE_LIMIT = 4096
+const CACHE_LIMIT = 16384
 
 export class PathCipher {
   readonly #nonceKey = SecureKey.alloc(32)
   readonly #nameKey = SecureKey.alloc(32)
-  /** Encoded directory prefixes by logical directory; mount prefixes are hit on every request. */
-  readonly #dirs = new Map<string, string>()
+  /** Encodings by logical path (directories end in '/'); hot paths skip the crypto. */
+  readonly #cache = new Map<string, string>()
 
   constructor(pathKey: Buffer) {
     sodium.crypto_kdf_derive_from_key(this.#nonceKey.bytes, 1, CONTEXT, pathKey)
@@ -69,28 +69,28 @@ export class PathCipher {
 
   /** The encoded form of a logical directory path ('' or 'a/b/'), ending in '/' unless root. */
   encodeDir(dir: string): string {
-    if (dir === '') return ''
-    const cached = this.#dirs.get(dir)
-    if (cached !== undefined) return cached
-    const inner = dir.slice(0, -1)
-    const slash = inner.lastIndexOf('/')
-    const parent = slash < 0 ? '' : inner.slice(0, slash + 1)
-    const encoded = this.encodeDir(parent) + this.encodeName(parent, inner.slice(slash + 1)) + '/'
-    if (this.#dirs.size >= CACHE_LIMIT) this.#dirs.clear()
-    this.#dirs.set(dir, encoded)
-    return encoded
+    return dir === '' ? '' : this.#encode(dir.slice(0, -1)) + '/'
   }
 
   /** The encoded form of a logical key such as 'a/b/c'. */
   encodeKey(key: string): string {
-    const slash = key.lastIndexOf('/')
-    const parent = slash < 0 ? '' : key.slice(0, slash + 1)
-    return this.encodeDir(parent) + this.encodeName(parent, key.slice(slash + 1))
+    return this.#encode(key)
+  }
+
+  #encode(path: string): string {
+    const cached = this.#cache.get(path)
+    if (cached !== undefined) return cached
+    const slash = path.lastIndexOf('/')
+    const parent = slash < 0 ? '' : path.slice(0, slash + 1)
+    const encoded = this.encodeDir(parent) + this.encodeName(parent, path.slice(slash + 1))
+    if (this.#cache.size >= CACHE_LIMIT) this.#cache.clear()
+    this.#cache.set(path, encoded)
+    return encoded
   }
 
   dispose(): void {
     this.#nonceKey.dispose()
     this.#nameKey.dispose()
-    this.#dirs.clear()
+    this.#cache.clear()
   }
 }

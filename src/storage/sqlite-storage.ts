@@ -22,7 +22,7 @@ function prefixEnd(prefix: string): string | undefined {
 
 export class SqliteStorage implements Storage {
   readonly #db: Database.Database
-  readonly #get: Database.Statement<[string], { value: Buffer }>
+  readonly #get: Database.Statement<[string], Buffer>
   readonly #put: Database.Statement<[string, Uint8Array]>
   readonly #delete: Database.Statement<[string]>
   readonly #deleteRange: Database.Statement<[string, string]>
@@ -53,7 +53,7 @@ export class SqliteStorage implements Storage {
         throw internal('the store is in use by another secretfs process')
       throw e
     }
-    this.#get = this.#db.prepare('SELECT value FROM entries WHERE key = ?')
+    this.#get = this.#db.prepare<[string], Buffer>('SELECT value FROM entries WHERE key = ?').pluck()
     this.#put = this.#db.prepare('INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)')
     this.#delete = this.#db.prepare('DELETE FROM entries WHERE key = ?')
     this.#deleteRange = this.#db.prepare('DELETE FROM entries WHERE key >= ? AND key < ?')
@@ -76,7 +76,7 @@ export class SqliteStorage implements Storage {
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
-    return this.#get.get(key)?.value
+    return this.#get.get(key)
   }
 
   put(key: string, value: Uint8Array): Promise<void> {
