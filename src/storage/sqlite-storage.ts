@@ -4,6 +4,7 @@
 // transaction holding its write is on disk.
 
 import fs from 'node:fs'
+import path from 'node:path'
 import Database from 'better-sqlite3'
 import { internal } from '../errors.js'
 import type { Storage, StorageOp } from './storage.js'
@@ -12,6 +13,15 @@ interface Pending {
   ops: StorageOp[]
   resolve: () => void
   reject: (e: unknown) => void
+}
+
+function syncDirectory(dir: string): void {
+  const fd = fs.openSync(dir, 'r')
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
 }
 
 /** Keys sort bytewise; the first string greater than every string that starts with `prefix`. */
@@ -47,6 +57,7 @@ export class SqliteStorage implements Storage {
       )
       // Take the exclusive lock now, so that a second daemon on the same file fails at start.
       this.#db.exec('BEGIN EXCLUSIVE; COMMIT')
+      syncDirectory(path.dirname(file)) // the new file's and WAL's directory entries, durably
     } catch (e) {
       this.#db.close()
       if ((e as { code?: string }).code === 'SQLITE_BUSY')
