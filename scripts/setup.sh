@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Prepares a fresh Debian or Ubuntu machine: the system packages secretfs needs (libfuse2 for
+# fuse-native's addon, fuse for fusermount; vim and curl for the tests), then `npm ci`, which
+# also builds secretfs. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg in libfuse2 fuse vim curl; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing system packages: ${need[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund
