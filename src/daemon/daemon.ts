@@ -1,0 +1,116 @@
+// The daemon's lifecycle: starts its services over one core, runs until SIGINT or SIGTERM, then
+// finishes in-flight writes, unmounts, zeroes the keys (core.close) and exits.
+
+import type { Core } from '../core/core.js'
+import type { Fuse } from '../fs/fuse-mount.js'
+import { describe, type Logger } from '../log.js'
+import { loadFuse } from './fuse-library.js'
+import { serveFilesystem, type Service } from './filesystem-service.js'
+
+export interface DaemonOptions {
+  core: Core
+  mountpoint: string
+  log: Logger
+  /** User-facing lines (stdout). */
+  print: (line: string) => void
+  /** How the store was opened, for the start-up message. */
+  mode: string
+  /** fuse-native, when already loaded; loaded (with its system checks) otherwise. */
+  fuse?: Fuse
+}
+
+export class Daemon {
+  readonly #options: DaemonOptions
+  readonly #services: Service[] = []
+  #stopping: Promise<void> | undefined
+
+  private constructor(options: DaemonOptions) {
+    this.#options = options
+  }
+
+  /** Starts every service; if one fails, those already started are stopped again. */
+  static async start(options: DaemonOptions): Promise<Daemon> {
+    const daemon = new Daemon(options)
+    try {
+      await daemon.#startServices(options.fuse ?? (await loadFuse()))
+    } catch (e) {
+      await daemon.#stopServices()
+      throw e
+    }
+    return daemon
+  }
+
+  get services(): readonly Service[] {
+    return this.#services
+  }
+
+  async #startServices(fuse: Fuse): Promise<void> {
+    const { core, mountpoint, log } = this.#options
+    this.#services.push(await serveFilesystem(core, mountpoint, fuse, log))
+    // The control API joins here, as one more service: this.#services.push(await serveControlSocket(core, ...))
+  }
+
+  /** Stops the services (last started first), then seals and closes the core. Idempotent. */
+  stop(): Promise<void> {
+    return (this.#stopping ??= (async () => {
+      await this.#stopServices()
+      await this.#options.core.close()
+      this.#options.log.info('stopped; keys zeroed')
+    })())
+  }
+
+  async #stopServices(): Promise<void> {
+    let failure: unknown
+    for (const service of this.#services.splice(0).reverse()) {
+      try {
+        await service.stop()
+      } catch (e) {
+        this.#options.log.error(`stopping the ${service.name} failed`, e)
+        failure ??= e
+      }
+    }
+    if (failure) throw failure
+  }
+}
+
+/** Runs the daemon in the foreground until a signal stops it; resolves to the exit code. */
+export async function runDaemon(options: DaemonOptions): Promise<number> {
+  const { log, print } = options
+  process.umask(0o077)
+  let stopRequested!: () => void
+  const signalled = new Promise<void>((resolve) => (stopRequested = resolve))
+  const onSignal = (signal: NodeJS.Signals) => {
+    log.info(`${signal} received: finishing writes, unmounting`)
+    stopRequested()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  let daemon: Daemon | undefined
+  // An uncaught error must not leave a dead mount behind.
+  const onCrash = (error: unknown) => {
+    log.error('uncaught error; unmounting and exiting', error)
+    void (daemon?.stop() ?? Promise.resolve()).finally(() => process.exit(1))
+  }
+  process.on('uncaughtException', onCrash)
+  process.on('unhandledRejection', onCrash)
+  try {
+    daemon = await Daemon.start(options)
+    for (const s of daemon.services) print(`secretfs: ${s.name} ${s.where} (${options.mode})`)
+    print(`secretfs: running as pid ${process.pid}; stop it with Ctrl-C or: kill -TERM ${process.pid}`)
+    await signalled
+    await daemon.stop()
+    return 0
+  } catch (e) {
+    if (daemon) {
+      log.error('shutdown failed', e)
+      return 1
+    }
+    await options.core.close().catch((c: unknown) => log.error(`closing the core failed: ${describe(c)}`))
+    throw e
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    process.off('uncaughtException', onCrash)
+    process.off('unhandledRejection', onCrash)
+  }
+}

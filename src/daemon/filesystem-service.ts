@@ -1,0 +1,29 @@
+// The filesystem as one of the daemon's services: prepares the mountpoint and mounts the core.
+
+import type { Core } from '../core/core.js'
+import { mountFs, type Fuse } from '../fs/fuse-mount.js'
+import { SecretFs } from '../fs/secret-fs.js'
+import type { Logger } from '../log.js'
+import { prepareMountpoint } from './mountpoint.js'
+
+/** Something the daemon runs until it stops; stopped in the reverse order of starting. */
+export interface Service {
+  readonly name: string
+  /** Where users reach it, for the start-up message ('mounted at /home/me/secrets'). */
+  readonly where: string
+  stop(): Promise<void>
+}
+
+export async function serveFilesystem(core: Core, mountpoint: string, fuse: Fuse, log: Logger): Promise<Service> {
+  const dir = await prepareMountpoint(mountpoint, log)
+  const mount = await mountFs(fuse, dir, new SecretFs({ core, log }))
+  log.info('filesystem mounted')
+  return {
+    name: 'filesystem',
+    where: `mounted at ${dir}`,
+    stop: async () => {
+      await mount.unmount()
+      log.info('filesystem unmounted')
+    },
+  }
+}

@@ -1,0 +1,51 @@
+// File attributes as the kernel sees them: secrets 0600, directories 0700, read-only entries
+// without write bits, everything owned by the user running the daemon.
+
+import type { Stat } from 'fuse-native'
+import type { EntryInfo } from '../backends/backend.js'
+
+const S_IFDIR = 0o040000
+const S_IFREG = 0o100000
+
+export class Attributes {
+  readonly #uid: number
+  readonly #gid: number
+  readonly #started = new Date()
+
+  constructor(uid = process.getuid?.() ?? 0, gid = process.getgid?.() ?? 0) {
+    this.#uid = uid
+    this.#gid = gid
+  }
+
+  /** The mountpoint's own directory: the mount table. */
+  root(): Stat {
+    return this.#make(S_IFDIR | 0o700, 0, this.#started, this.#started)
+  }
+
+  of(info: EntryInfo): Stat {
+    if (info.kind === 'dir') return this.#make(S_IFDIR | (info.readOnly ? 0o500 : 0o700), 0, info.created, info.modified)
+    return this.#make(S_IFREG | (info.readOnly ? 0o400 : 0o600), info.size, info.created, info.modified)
+  }
+
+  /** A file whose new content is still in a writer's buffer. */
+  pending(size: number): Stat {
+    const now = new Date()
+    return this.#make(S_IFREG | 0o600, size, now, now)
+  }
+
+  #make(mode: number, size: number, created: Date, modified: Date): Stat {
+    const dir = (mode & S_IFDIR) !== 0
+    return {
+      mode,
+      uid: this.#uid,
+      gid: this.#gid,
+      size,
+      nlink: dir ? 2 : 1,
+      blksize: 4096,
+      blocks: Math.ceil(size / 512),
+      atime: modified,
+      mtime: modified,
+      ctime: modified,
+    }
+  }
+}

@@ -1,0 +1,46 @@
+// The one place where errors become errno values for the kernel. Handlers throw SecretfsErrors
+// (from the core, or made here for FUSE-only refusals) and never pick an errno themselves.
+
+import os from 'node:os'
+import { SecretfsError, type ErrorKind } from '../errors.js'
+import type { Logger } from '../log.js'
+
+const E = os.constants.errno
+
+const byKind: Record<ErrorKind, number> = {
+  invalid: E.EINVAL,
+  'not-found': E.ENOENT,
+  exists: E.EEXIST,
+  reserved: E.EPERM,
+  // Symlinks, hard links, device nodes, files at the root: "Operation not permitted".
+  unsupported: E.EPERM,
+  // A read-only file (sys/) is refused like a file without write permission.
+  'read-only': E.EACCES,
+  'not-dir': E.ENOTDIR,
+  'is-dir': E.EISDIR,
+  'not-empty': E.ENOTEMPTY,
+  'too-large': E.EFBIG,
+  // mv sees EXDEV and falls back to copy and delete.
+  'cross-mount': E.EXDEV,
+  sealed: E.EACCES,
+  integrity: E.EIO,
+  'unseal-failed': E.EACCES,
+  busy: E.EBUSY,
+  internal: E.EIO,
+}
+
+/** Errors that are not the caller's doing, and so go to the log. */
+const logged = new Set<ErrorKind>(['integrity', 'internal', 'busy'])
+
+/** The negative errno for `error`, as fuse-native expects. Logs what the operator must see. */
+export function toErrno(error: unknown, log: Logger): number {
+  if (error instanceof SecretfsError) {
+    if (logged.has(error.kind)) log.error('a filesystem request failed', error)
+    return -byKind[error.kind]
+  }
+  log.error('a filesystem request failed unexpectedly', error)
+  return -E.EIO
+}
+
+/** A handle number the kernel should never have sent (EBADF), a FUSE-only condition. */
+export const EBADF = -E.EBADF

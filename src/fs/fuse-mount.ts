@@ -1,0 +1,51 @@
+// Mounts a SecretFs with fuse-native: private to the daemon's user (no allow_other), and with
+// no kernel caching of attributes or names, so a write made through the core (the control API)
+// is seen by the very next stat or read on the mount.
+
+import type FuseNative from 'fuse-native'
+import type { FuseOptions } from 'fuse-native'
+import type { SecretFs } from './secret-fs.js'
+
+export type Fuse = typeof FuseNative
+
+/**
+ * libfuse options that fuse-native has no setting for, passed through its fsname (it joins every
+ * option with ',' after '-o'):
+ * - direct_io: reads and writes go to the handle, never through the page cache. Only then does
+ *   every open see its own content: generated content (a sys/ file, credentials) differs from one
+ *   open to the next and its size is only an upper bound, which the page cache (shared by all
+ *   opens of a file, and refilled up to the size getattr reports) would pad with zeros or serve
+ *   to the wrong reader.
+ * - atomic_o_trunc: open(O_TRUNC) arrives as one request, so the old value is not read in vain.
+ */
+const EXTRA_LIBFUSE_OPTIONS = ['direct_io', 'atomic_o_trunc']
+
+export const FUSE_OPTIONS: FuseOptions = {
+  fsname: ['secretfs', ...EXTRA_LIBFUSE_OPTIONS].join(','),
+  // /proc/mounts lists the mount as fuse.secretfs.
+  subtype: 'secretfs',
+  entryTimeout: '0',
+  attrTimeout: '0',
+  kernelCache: false,
+  autoCache: false,
+}
+
+export interface FsMount {
+  readonly mountpoint: string
+  /** Finishes requests in progress and commits open files, then unmounts. */
+  unmount(): Promise<void>
+}
+
+export async function mountFs(Fuse: Fuse, mountpoint: string, fs: SecretFs): Promise<FsMount> {
+  const fuse = new Fuse(mountpoint, fs.operations(), FUSE_OPTIONS)
+  await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())))
+  let unmounted: Promise<void> | undefined
+  return {
+    mountpoint,
+    unmount: () =>
+      (unmounted ??= (async () => {
+        await fs.drain()
+        await new Promise<void>((resolve, reject) => fuse.unmount((err) => (err ? reject(err) : resolve())))
+      })()),
+  }
+}

@@ -1,0 +1,174 @@
+// Issue 3, item 3: the common tools, run for real on a real mount served by a daemon process.
+import t from 'tap'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { sh, startDaemon, tempDir } from '../helpers/daemon.js'
+
+const daemon = await startDaemon(t)
+const mnt = daemon.mountpoint
+const secret = path.join(mnt, 'secret')
+/** Runs in ROOT/secret/<dir>, a directory of the subtest's own. */
+const inDir = async (dir: string) => {
+  await fs.mkdir(path.join(secret, dir))
+  return (cmd: string) => sh(cmd, { cwd: path.join(secret, dir) })
+}
+const read = (...p: string[]) => fs.readFile(path.join(secret, ...p))
+
+t.test('cat, echo >, echo >>, printf with binary bytes, head -c, tee', async (t) => {
+  const run = await inDir('basic')
+  t.equal((await run('echo x > f && cat f')).stdout, 'x\n')
+  t.equal((await run('echo y >> f && cat f')).stdout, 'x\ny\n')
+  t.equal((await run('echo z > f && cat f')).stdout, 'z\n', '> replaces the content')
+  t.equal((await run(String.raw`printf '\000\001\377\n\200' > bin`)).code, 0)
+  t.same([...(await read('basic', 'bin'))], [0, 1, 255, 10, 128], 'binary bytes kept exactly')
+  t.equal((await run('head -c 2 f')).stdout, 'z\n')
+  const tee = await run('echo teed | tee t1 t2 >/dev/null && cat t1 t2')
+  t.equal(tee.stdout, 'teed\nteed\n')
+  t.equal((await run(': > f && wc -c < f')).stdout.trim(), '0', 'an open with O_TRUNC alone empties the file')
+})
+
+t.test('cp in and out, cp -r of a tree, cp -p', async (t) => {
+  const outside = await tempDir(t)
+  await fs.mkdir(path.join(outside, 'tree/a/b'), { recursive: true })
+  await fs.writeFile(path.join(outside, 'tree/top'), 'top')
+  await fs.writeFile(path.join(outside, 'tree/a/b/deep'), Buffer.alloc(300_000, 7))
+  const run = await inDir('cp')
+  t.equal((await run(`cp ${outside}/tree/top in && cp in ${outside}/out`)).code, 0)
+  t.equal(await fs.readFile(path.join(outside, 'out'), 'utf8'), 'top')
+  const r = await run(`cp -r ${outside}/tree copied && diff -r ${outside}/tree copied && cp -r copied ${outside}/back && diff -r ${outside}/tree ${outside}/back`)
+  t.equal(r.code, 0, r.stderr)
+  const p = await run(`cp -p ${outside}/tree/top kept && cp -a ${outside}/tree archived`)
+  t.equal(p.code, 0, `cp -p and cp -a succeed: ${p.stderr}`)
+})
+
+t.test('mv inside a mount replaces the target atomically; mv between mounts copies', async (t) => {
+  const run = await inDir('mv')
+  await run('echo old > target && echo new > source')
+  t.equal((await run('mv source target && cat target && ls')).stdout, 'new\ntarget\n')
+  await run('mkdir -p d/e && echo inner > d/e/f && mv d moved')
+  t.equal((await read('mv', 'moved', 'e', 'f')).toString(), 'inner\n', 'a directory moves with its contents')
+  t.equal((await sh(`mkdir ${mnt}/othermount`)).code, 0)
+  const across = await run(`mv target ${mnt}/othermount/target && mv moved ${mnt}/othermount/moved`)
+  t.equal(across.code, 0, `mv between mounts falls back to copying: ${across.stderr}`)
+  t.equal(await fs.readFile(path.join(mnt, 'othermount/target'), 'utf8'), 'new\n')
+  t.equal(await fs.readFile(path.join(mnt, 'othermount/moved/e/f'), 'utf8'), 'inner\n')
+  t.equal((await run('ls')).stdout, '', 'the sources are gone')
+  // rename(2) itself answers EXDEV between mounts (mv hides it); python shows it plainly.
+  await run('echo x > x')
+  const raw = await sh(`python3 -c "import os; os.rename('x', '${mnt}/othermount/x')"`, { cwd: path.join(secret, 'mv') })
+  t.match(raw.stderr, /Invalid cross-device link/)
+})
+
+t.test('rm, rm -r, mkdir -p, rmdir', async (t) => {
+  const run = await inDir('rm')
+  t.equal((await run('mkdir -p a/b/c && echo 1 > a/b/c/f && echo 2 > a/g && find . | sort')).stdout, '.\n./a\n./a/b\n./a/b/c\n./a/b/c/f\n./a/g\n')
+  const notEmpty = await run('rmdir a/b')
+  t.not(notEmpty.code, 0)
+  t.match(notEmpty.stderr, /Directory not empty/)
+  t.equal((await run('rm a/g && rm -r a/b && rmdir a && ls -A')).stdout, '')
+  t.match((await run('rm nothing')).stderr, /No such file or directory/)
+})
+
+t.test('ls -la, find, touch, stat: modes 0600 and 0700, owned by the daemon user', async (t) => {
+  const run = await inDir('ls')
+  await run('mkdir d && echo hello > d/f && touch empty')
+  const ls = (await run('ls -la')).stdout
+  t.match(ls, /^drwx------ +\d+ root root +\d+ .* d$/m)
+  t.match(ls, /^-rw------- +1 root root +0 .* empty$/m)
+  t.equal((await run('stat -c "%a %U %G %s %F" d/f')).stdout, '600 root root 6 regular file\n')
+  t.equal((await run('stat -c "%a %F" d')).stdout, '700 directory\n')
+  t.equal((await run('find . -type f | sort')).stdout, './d/f\n./empty\n')
+  t.equal((await run('touch d/f && touch -d 2001-01-01 d/f && cat d/f')).stdout, 'hello\n', 'touch on an existing file is accepted, content kept')
+})
+
+t.test('sed -i, truncate -s, dd with seek and skip', async (t) => {
+  const run = await inDir('edit')
+  await run('printf "alpha\\nbeta\\n" > f')
+  t.equal((await run('sed -i s/beta/gamma/ f && cat f')).stdout, 'alpha\ngamma\n')
+  t.equal((await run('truncate -s 3 f && cat f')).stdout, 'alp')
+  t.equal((await run('truncate -s 5 f && od -An -c f')).stdout.replace(/\s+/g, ' ').trim(), 'a l p \\0 \\0')
+  await run('printf 0123456789 > d')
+  t.equal((await run('printf XY | dd of=d bs=1 seek=4 conv=notrunc 2>/dev/null && cat d')).stdout, '0123XY6789')
+  t.equal((await run('dd if=d bs=1 skip=6 count=3 2>/dev/null')).stdout, '678')
+  t.equal((await run('printf AB | dd of=d bs=1 seek=12 2>/dev/null && od -An -c d')).stdout.replace(/\s+/g, ' ').trim(), '0 1 2 3 X Y 6 7 8 9 \\0 \\0 A B', 'a write past the end leaves zeros in the gap')
+})
+
+t.test('vim -es edits a secret', async (t) => {
+  const run = await inDir('vim')
+  await run('printf "user=me\\npassword=old\\n" > cfg')
+  const r = await run(`vim -es -u NONE -i NONE -c '%s/old/new/' -c 'wq' cfg`)
+  t.equal(r.code, 0, r.stderr)
+  t.equal((await read('vim', 'cfg')).toString(), 'user=me\npassword=new\n')
+  t.equal((await run('ls -A')).stdout, 'cfg\n', 'no swap or backup file left behind')
+})
+
+t.test('symlinks, hard links and device nodes are refused (EPERM); chmod, chown accepted', async (t) => {
+  const run = await inDir('links')
+  await run('echo x > f')
+  t.match((await run('ln -s f s')).stderr, /Operation not permitted/)
+  t.match((await run('ln f h')).stderr, /Operation not permitted/)
+  t.match((await run('mkfifo p')).stderr, /Operation not permitted/)
+  t.match((await run('mknod n c 1 3')).stderr, /Operation not permitted/)
+  t.equal((await run('chmod 644 f && chown root:root f && stat -c %a f')).stdout, '600\n', 'chmod is a no-op')
+  const rsync = await sh('command -v rsync')
+  if (rsync.code === 0) {
+    const outside = await tempDir(t)
+    await fs.writeFile(path.join(outside, 'r'), 'rsynced')
+    const r = await run(`rsync -a ${outside}/ synced/ && cat synced/r`)
+    t.equal(r.stdout, 'rsynced', r.stderr)
+  }
+})
+
+t.test('a reader never sees a half-written secret; close publishes it', async (t) => {
+  const run = await inDir('atomic')
+  // One process holds the writer open while it reads through a second descriptor.
+  const r = await run(`printf old > f && python3 -c "
+import os
+fd = os.open('f', os.O_RDWR)
+os.write(fd, b'NEW-CONTENT')
+print('during:', open('f').read())
+os.close(fd)
+print('after:', open('f').read())"`)
+  t.equal(r.stdout, 'during: old\nafter: NEW-CONTENT\n', r.stderr)
+  // A shell redirection flushes before the first write (dup2, then close): no empty version.
+  const s = await run(`printf old > g && (sleep 0.3; echo new) > g & sleep 0.15; cat g; wait; cat g`)
+  t.equal(s.stdout, 'old' + 'new\n', s.stderr)
+})
+
+t.test('a commit that fails is reported by close (EFBIG), and nothing is stored', async (t) => {
+  const run = await inDir('big')
+  const r = await run('dd if=/dev/zero of=big bs=1M count=2')
+  t.not(r.code, 0)
+  t.match(r.stderr, /File too large/)
+  t.equal((await run('ls -A')).stdout, '')
+  await run('echo small > f')
+  t.not((await run('head -c 1100000 /dev/zero > f')).code, 0)
+  t.equal((await read('big', 'f')).toString(), 'small\n', 'the old value stays')
+})
+
+t.test('sys/ is read-only and shows the mount table and status', async (t) => {
+  const mounts = await sh('cat sys/mounts', { cwd: mnt })
+  t.match(mounts.stdout, /^Path +Type +Description\n(.*\n)*secret\/ +generic +generic secret storage\n/)
+  const json = JSON.parse((await sh('cat sys/mounts.json', { cwd: mnt })).stdout) as Record<string, { type: string }>
+  t.equal(json['sys/']?.type, 'system')
+  t.match(JSON.parse((await sh('cat sys/seal-status', { cwd: mnt })).stdout), { sealed: false, initialized: true })
+  t.match(JSON.parse((await sh('cat sys/health', { cwd: mnt })).stdout), { healthy: true })
+  t.match((await sh('echo x > sys/mounts', { cwd: mnt })).stderr, /Permission denied/)
+  t.match((await sh('echo x > sys/new', { cwd: mnt })).stderr, /Permission denied/)
+  t.not((await sh('rm sys/mounts', { cwd: mnt })).code, 0)
+})
+
+t.test('names that tools probe for get ENOENT at the root, and nothing appears there', async (t) => {
+  for (const name of ['.Trash', '.Trash-0', '.hidden', 'autorun.inf', '.git', '.xdg-volume-info', '.directory'])
+    t.match((await sh(`stat ${name}`, { cwd: mnt })).stderr, /No such file or directory/, name)
+  const names = (await sh('ls -A', { cwd: mnt })).stdout.split('\n').filter(Boolean)
+  t.notOk(names.some((n) => n.startsWith('.')), 'no hidden names at the root')
+})
+
+t.test('the mount is private: another uid is refused', async (t) => {
+  const r = await sh(`setpriv --reuid=65534 --regid=65534 --clear-groups cat ${mnt}/sys/mounts`)
+  t.not(r.code, 0)
+  t.match(r.stderr, /Permission denied/)
+  const ls = await sh(`setpriv --reuid=65534 --regid=65534 --clear-groups ls ${mnt}`)
+  t.match(ls.stderr, /Permission denied/)
+})

@@ -1,0 +1,173 @@
+// Test helper: starts a secretfs daemon on its own temporary mountpoint, as a child process
+// running the TypeScript sources (or the build), or mounts a Core inside the test process, and
+// always unmounts in teardown, even when the test fails. Also runs shell tools asynchronously:
+// nothing may touch a mount synchronously from the process that serves it.
+
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { Core } from '../../src/core/core.js'
+import { loadFuse } from '../../src/daemon/fuse-library.js'
+import { forceUnmount, isMounted } from '../../src/daemon/mountpoint.js'
+import { mountFs, type FsMount } from '../../src/fs/fuse-mount.js'
+import { SecretFs } from '../../src/fs/secret-fs.js'
+import { silentLogger, type Logger } from '../../src/log.js'
+
+/** What the helper needs of a tap test. */
+export interface Scope {
+  teardown(fn: () => unknown): void
+}
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const tsLoader = path.join(root, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')
+
+/** The command that runs the secretfs CLI: the build when `built`, else the sources. */
+export function cliCommand(built = process.env.SECRETFS_TEST_BUILT === '1'): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+  if (built) return { file: process.execPath, args: [path.join(root, 'dist/src/cli/main.js')], env: {} }
+  return {
+    file: process.execPath,
+    args: [`--import=${tsLoader}`, path.join(root, 'src/cli/main.ts')],
+    env: { TS_NODE_TRANSPILE_ONLY: '1' },
+  }
+}
+
+/** A fresh directory under the system temp dir, removed in teardown (after any unmount). */
+export async function tempDir(t: Scope, prefix = 'secretfs-test-'): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix))
+  t.teardown(async () => {
+    // Never recurse into a mount: if one is still there, leave the directory for inspection.
+    for (const p of await listMountsUnder(dir)) await forceUnmount(p).catch(() => {})
+    if ((await listMountsUnder(dir)).length === 0) await fs.rm(dir, { recursive: true, force: true })
+  })
+  return dir
+}
+
+async function listMountsUnder(dir: string): Promise<string[]> {
+  const text = await fs.readFile('/proc/mounts', 'utf8')
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((p): p is string => p !== undefined && (p === dir || p.startsWith(dir + '/')))
+}
+
+export interface Exit {
+  code: number | null
+  signal: NodeJS.Signals | null
+}
+
+export interface DaemonProcess {
+  readonly mountpoint: string
+  readonly child: ChildProcess
+  readonly exited: Promise<Exit>
+  stdout(): string
+  stderr(): string
+  /** Sends `signal` (SIGTERM) and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<Exit>
+}
+
+export interface DaemonOptions {
+  /** Arguments after `server`; `--mountpoint` is added unless `mountpoint` is false. Default: ['--dev']. */
+  args?: string[]
+  /** The mountpoint (default: a new temporary directory + '/mnt'); false to pass none. */
+  mountpoint?: string | false
+  env?: NodeJS.ProcessEnv
+  built?: boolean
+  /** Wait until it has mounted (default), or only until it has exited. */
+  wait?: 'mounted' | 'exit'
+  timeoutMs?: number
+}
+
+/** Starts `secretfs server` as a child process. Teardown stops it and unmounts. */
+export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promise<DaemonProcess> {
+  const mountpoint =
+    options.mountpoint === false ? '' : (options.mountpoint ?? path.join(await tempDir(t), 'mnt'))
+  const cli = cliCommand(options.built)
+  const args = [...cli.args, 'server', ...(options.args ?? ['--dev'])]
+  if (mountpoint) args.push('--mountpoint', mountpoint)
+  const child = spawn(cli.file, args, {
+    env: { ...process.env, ...cli.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  let err = ''
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()))
+  const exited = new Promise<Exit>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+  const alive = () => child.exitCode === null && child.signalCode === null
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<Exit> => {
+    if (alive()) child.kill(signal)
+    return exited
+  }
+  t.teardown(async () => {
+    if (alive()) {
+      child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    }
+    if (mountpoint && (await isMounted(mountpoint))) await forceUnmount(mountpoint)
+  })
+  const daemon: DaemonProcess = { mountpoint, child, exited, stdout: () => out, stderr: () => err, stop }
+  const timeoutMs = options.timeoutMs ?? 60_000
+  if (options.wait === 'exit') {
+    await withTimeout(exited, timeoutMs, () => `the daemon did not exit; stderr:\n${err}`)
+    return daemon
+  }
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (/mounted at /.test(out)) resolve()
+      }
+      child.stdout!.on('data', check)
+      void exited.then((e) => reject(new Error(`the daemon exited (${e.code ?? e.signal}) before mounting; stderr:\n${err}`)))
+    }),
+    timeoutMs,
+    () => `the daemon did not mount within ${timeoutMs} ms; stderr:\n${err}`,
+  )
+  return daemon
+}
+
+/** Mounts `core` in this process (for tests that use the core directly); unmounted in teardown. */
+export async function mountInProcess(t: Scope, core: Core, log: Logger = silentLogger): Promise<FsMount> {
+  const mountpoint = path.join(await tempDir(t), 'mnt')
+  await fs.mkdir(mountpoint, { mode: 0o700 })
+  const mount = await mountFs(await loadFuse(), mountpoint, new SecretFs({ core, log }))
+  t.teardown(async () => {
+    await withTimeout(mount.unmount(), 10_000, () => 'unmount timed out').catch(() => forceUnmount(mountpoint))
+    if (await isMounted(mountpoint)) await forceUnmount(mountpoint)
+  })
+  return mount
+}
+
+export interface Result {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs a shell command (asynchronously, never blocking this process). Never throws on failure. */
+export function sh(command: string, options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<Result> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      '/bin/sh',
+      ['-c', command],
+      { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 << 20 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+        resolve({ code, stdout, stderr })
+      },
+    )
+    if (options.input !== undefined) child.stdin!.end(options.input)
+    else child.stdin?.end()
+  })
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message())), ms))),
+  ]).finally(() => clearTimeout(timer))
+}
