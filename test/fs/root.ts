@@ -1,0 +1,57 @@
+// Issue 3, item 2: the root directory is the mount table.
+import t from 'tap'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { sh, startDaemon } from '../helpers/daemon.js'
+
+const daemon = await startDaemon(t)
+const mnt = daemon.mountpoint
+const root = (cmd: string) => sh(cmd, { cwd: mnt })
+const table = async () => (await root('cat sys/mounts')).stdout
+
+t.test('the root lists every mount as a directory, sys included', async (t) => {
+  t.equal((await root('ls -A')).stdout, 'secret\nsys\n')
+  t.match((await root('ls -ld secret sys')).stdout, /^drwx------ .* secret\ndr-x------ .* sys\n$/)
+})
+
+t.test('mkdir mounts: a backend type by its name, any other name as generic', async (t) => {
+  t.equal((await root('mkdir generic && mkdir team')).code, 0)
+  t.match(await table(), /^generic\/ +generic$/m)
+  t.match(await table(), /^team\/ +generic$/m)
+  t.equal((await root('echo v > team/k && cat team/k && ls')).stdout, 'v\ngeneric\nsecret\nsys\nteam\n')
+  t.match((await root('mkdir team')).stderr, /File exists/)
+  t.match((await root('mkdir secret')).stderr, /File exists/)
+  t.match((await root('mkdir sys')).stderr, /File exists/)
+  t.match((await root('mkdir .reserved')).stderr, /Operation not permitted/)
+})
+
+t.test('rmdir unmounts, even when not empty; the data is gone', async (t) => {
+  await root('mkdir gone && mkdir -p gone/a/b && echo x > gone/a/b/c')
+  t.equal((await root('rmdir gone')).code, 0)
+  t.notMatch(await table(), /^gone\//m)
+  await root('mkdir gone')
+  t.equal((await root('ls -A gone')).stdout, '', 'a new mount with the same name starts empty')
+  t.match((await root('rmdir sys')).stderr, /Operation not permitted/)
+  t.match((await root('rmdir nothing')).stderr, /No such file or directory/)
+})
+
+t.test('mv remounts with the data; not onto an existing mount; sys stays', async (t) => {
+  await root('mkdir from && echo kept > from/s')
+  t.equal((await root('mv from to && cat to/s')).stdout, 'kept\n')
+  t.match(await table(), /^to\/ +generic/m)
+  t.notMatch(await table(), /^from\//m)
+  const onto = await root('mv -T to secret')
+  t.not(onto.code, 0)
+  t.match(onto.stderr, /File exists|Directory not empty/)
+  t.equal((await root('cat to/s')).stdout, 'kept\n', 'refused: nothing moved')
+  t.not((await root('mv -T sys system')).code, 0)
+  t.match(await table(), /^sys\/ +system/m)
+})
+
+t.test('a regular file at the root is refused', async (t) => {
+  t.match((await root('touch file')).stderr, /Operation not permitted/)
+  t.match((await root('echo x > file')).stderr, /Operation not permitted/)
+  t.match((await root('echo x > secret/f && mv secret/f f')).stderr, /Operation not permitted|cross-device/)
+  t.equal((await root('cat secret/f')).stdout, 'x\n')
+  await t.rejects(fs.stat(path.join(mnt, 'file')), { code: 'ENOENT' })
+})
