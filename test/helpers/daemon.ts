@@ -118,7 +118,8 @@ export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promis
   await withTimeout(
     new Promise<void>((resolve, reject) => {
       const check = () => {
-        if (/mounted at /.test(out)) resolve()
+        // The last line of the start-up message, printed once every service is up.
+        if (/mounted at [^]*stop it with/.test(out)) resolve()
       }
       child.stdout!.on('data', check)
       void exited.then((e) => reject(new Error(`the daemon exited (${e.code ?? e.signal}) before mounting; stderr:\n${err}`)))

@@ -1,0 +1,111 @@
+// Issue 3, item 6: the daemon's lifecycle, run as `secretfs server` in a child process.
+import t from 'tap'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { isMounted } from '../../src/daemon/mountpoint.js'
+import { sh, startDaemon, tempDir } from '../helpers/daemon.js'
+
+t.test('--dev: says where it mounted and how to stop; SIGTERM unmounts and exits 0', async (t) => {
+  const d = await startDaemon(t)
+  t.match(d.stdout(), `mounted at ${d.mountpoint}`)
+  t.match(d.stdout(), /in-memory/)
+  t.match(d.stdout(), new RegExp(`kill -TERM ${d.child.pid}`))
+  t.equal((await sh('echo hi > secret/x && cat secret/x', { cwd: d.mountpoint })).stdout, 'hi\n')
+  t.same(await d.stop('SIGTERM'), { code: 0, signal: null })
+  t.notOk(await isMounted(d.mountpoint), 'unmounted')
+  t.match(d.stderr(), /stopped; keys zeroed/)
+})
+
+t.test('SIGINT also stops it cleanly', async (t) => {
+  const d = await startDaemon(t)
+  t.same(await d.stop('SIGINT'), { code: 0, signal: null })
+  t.notOk(await isMounted(d.mountpoint))
+})
+
+t.test('a real store: initialised on first start, unsealed from a key file, kept across restarts', async (t) => {
+  const dir = await tempDir(t)
+  const data = path.join(dir, 'data')
+  await fs.writeFile(path.join(dir, 'key'), Buffer.alloc(32, 5))
+  const args = ['--data', data, '--key-file', path.join(dir, 'key')]
+  const mountpoint = path.join(dir, 'mnt')
+  const first = await startDaemon(t, { args, mountpoint })
+  t.match(first.stderr(), /initialised a new store/)
+  t.equal((await sh('mkdir -p secret/a && echo durable > secret/a/b', { cwd: mountpoint })).code, 0)
+  // A writer still holding its file open when the daemon is stopped: its write is finished.
+  const writer = sh(`python3 -c "
+import os, sys, time
+fd = os.open('secret/open', os.O_WRONLY | os.O_CREAT)
+os.write(fd, b'in flight')
+print('written', flush=True)
+time.sleep(3)"`, { cwd: mountpoint })
+  await new Promise((r) => setTimeout(r, 1000))
+  t.same(await first.stop(), { code: 0, signal: null })
+  await writer
+  t.equal((await fs.stat(data)).mode & 0o777, 0o700, 'data directory 0700')
+  t.equal((await fs.stat(path.join(data, 'secretfs.db'))).mode & 0o777, 0o600, 'store 0600')
+  const second = await startDaemon(t, { args, mountpoint })
+  t.notMatch(second.stderr(), /initialised/)
+  t.equal((await sh('cat secret/a/b secret/open', { cwd: mountpoint })).stdout, 'durable\nin flight')
+  t.same(await second.stop(), { code: 0, signal: null })
+})
+
+t.test('a passphrase file unseals; a wrong one is refused and nothing is mounted', async (t) => {
+  const dir = await tempDir(t)
+  const data = path.join(dir, 'data')
+  await fs.writeFile(path.join(dir, 'pass'), 'correct horse\n')
+  await fs.writeFile(path.join(dir, 'wrong'), 'battery staple\n')
+  const mountpoint = path.join(dir, 'mnt')
+  const ok = await startDaemon(t, { args: ['--data', data, '--passphrase-file', path.join(dir, 'pass')], mountpoint })
+  await sh('echo kept > secret/p', { cwd: mountpoint })
+  await ok.stop()
+  const bad = await startDaemon(t, { args: ['--data', data, '--passphrase-file', path.join(dir, 'wrong')], mountpoint, wait: 'exit' })
+  t.equal((await bad.exited).code, 1)
+  t.match(bad.stderr(), /wrong passphrase/)
+  t.notOk(await isMounted(mountpoint))
+})
+
+t.test('a dead mount left by kill -9 is cleared at the next start', async (t) => {
+  const mountpoint = path.join(await tempDir(t), 'mnt')
+  const crashed = await startDaemon(t, { mountpoint })
+  t.same(await crashed.stop('SIGKILL'), { code: null, signal: 'SIGKILL' })
+  t.ok(await isMounted(mountpoint), 'the mount is left behind')
+  await t.rejects(fs.stat(mountpoint), { code: 'ENOTCONN' }, 'Transport endpoint is not connected')
+  const next = await startDaemon(t, { mountpoint })
+  t.match(next.stderr(), /cleared a dead mount/)
+  t.equal((await sh('ls', { cwd: mountpoint })).stdout, 'secret\nsys\n')
+  t.same(await next.stop(), { code: 0, signal: null })
+  t.notOk(await isMounted(mountpoint))
+})
+
+t.test('a missing mountpoint is created (0700); one that holds files is refused', async (t) => {
+  const dir = await tempDir(t)
+  const created = path.join(dir, 'new/deeper')
+  const d = await startDaemon(t, { mountpoint: created })
+  await d.stop()
+  t.equal((await fs.stat(created)).mode & 0o777, 0o700)
+  const full = path.join(dir, 'full')
+  await fs.mkdir(full)
+  await fs.writeFile(path.join(full, 'file'), '')
+  const refused = await startDaemon(t, { mountpoint: full, wait: 'exit' })
+  t.equal((await refused.exited).code, 1)
+  t.match(refused.stderr(), /is not empty/)
+  t.notOk(await isMounted(full))
+  const busy = await startDaemon(t)
+  const second = await startDaemon(t, { mountpoint: busy.mountpoint, wait: 'exit' })
+  t.equal((await second.exited).code, 1)
+  t.match(second.stderr(), /already a mountpoint/)
+})
+
+t.test('without fusermount, the daemon says what to install', async (t) => {
+  const d = await startDaemon(t, { env: { PATH: '/nonexistent' }, wait: 'exit' })
+  t.equal((await d.exited).code, 1)
+  t.match(d.stderr(), /fusermount is missing.*apt-get install fuse/)
+  t.notMatch(d.stderr(), /at .*\.js:\d+/, 'no stack trace')
+})
+
+t.test('usage errors are plain messages', async (t) => {
+  const none = await startDaemon(t, { args: [], wait: 'exit' })
+  t.match(none.stderr(), /--data DIR, or try secretfs with --dev/)
+  const both = await startDaemon(t, { args: ['--data', '/tmp/x', '--key-file', 'a', '--passphrase-file', 'b'], wait: 'exit' })
+  t.match(both.stderr(), /one of --passphrase-file FILE or --key-file FILE/)
+})
