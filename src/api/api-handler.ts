@@ -1,0 +1,251 @@
+// The control API's routes, shaped like Vault's: each request (method, target, body) becomes one
+// core call and a JSON response. Transport-free, so the server and its LIST fallback share it.
+
+import type { Core } from '../core/core.js'
+import type { Lease } from '../backends/backend.js'
+import { mountsJson } from '../backends/system-backend.js'
+import { encodeFields, isFields, presentValue } from '../core/secret-data.js'
+import { invalid } from '../errors.js'
+import type { Logger } from '../log.js'
+import { parseDuration } from './duration.js'
+import { errorResponse } from './http-status.js'
+import { parseTarget, queryFlag, type RequestTarget } from './request-target.js'
+
+export interface ApiRequest {
+  method: string
+  /** The raw request target, such as '/v1/secret/db?list=true'. */
+  target: string
+  contentType?: string
+  body: Buffer
+}
+
+export interface ApiResponse {
+  status: number
+  headers?: Record<string, string>
+  /** A JSON value, or raw bytes (sent as application/octet-stream). */
+  body?: unknown
+}
+
+const KEY_BYTES = 32
+
+/** A request for a method the path does not take. */
+class MethodNotAllowed extends Error {
+  constructor(readonly allowed: string[]) {
+    super('method not allowed')
+  }
+}
+
+const noContent = (): ApiResponse => ({ status: 204 })
+const json = (body: unknown, status = 200): ApiResponse => ({ status, body })
+
+/** Vault's envelope for data a read returns. */
+function envelope(data: unknown, lease?: Lease): Record<string, unknown> {
+  return {
+    lease_id: lease?.id ?? '',
+    lease_duration: lease ? Math.max(0, Math.round((lease.expires.getTime() - Date.now()) / 1000)) : 0,
+    renewable: false,
+    data,
+  }
+}
+
+export class ApiHandler {
+  readonly #core: Core
+  readonly #log: Logger
+  /** One unseal at a time: each passphrase attempt costs an Argon2id run of 256 MiB. */
+  #unsealing: Promise<unknown> = Promise.resolve()
+
+  constructor(core: Core, log: Logger) {
+    this.#core = core
+    this.#log = log
+  }
+
+  async handle(req: ApiRequest): Promise<ApiResponse> {
+    try {
+      return await this.#route(req, parseTarget(req.target))
+    } catch (e) {
+      if (e instanceof MethodNotAllowed)
+        return {
+          status: 405,
+          headers: { Allow: e.allowed.join(', ') },
+          body: { errors: [`method ${req.method} is not allowed here; use ${e.allowed.join(' or ')}`] },
+        }
+      const { status, message, internal } = errorResponse(e)
+      if (internal) this.#log.error(`api: ${req.method} request failed with ${status}`, e)
+      return json({ errors: [message] }, status)
+    }
+  }
+
+  async #route(req: ApiRequest, target: RequestTarget): Promise<ApiResponse> {
+    const [first, second, ...more] = target.segments
+    const m = req.method
+    if (first === 'sys' && second !== undefined) {
+      if (second === 'mounts' && more.length === 0) {
+        allow(m, 'GET')
+        const mounts = mountsJson(this.#core.mounts())
+        return json({ ...mounts, ...envelope(mounts) })
+      }
+      if (second === 'mounts') {
+        const path = more.join('/')
+        if (allow(m, 'POST', 'PUT', 'DELETE') === 'DELETE') {
+          await this.#core.unmount(path)
+          return noContent()
+        }
+        return this.#mount(path, jsonObject(req))
+      }
+      if (second === 'remount' && more.length === 0) {
+        allow(m, 'POST', 'PUT')
+        const body = jsonObject(req)
+        await this.#core.remount(stringField(body, 'from'), stringField(body, 'to'))
+        return noContent()
+      }
+      if (second === 'seal' && more.length === 0) {
+        allow(m, 'POST', 'PUT')
+        this.#core.seal()
+        return noContent()
+      }
+      if (second === 'unseal' && more.length === 0) {
+        allow(m, 'POST', 'PUT')
+        return this.#unseal(req)
+      }
+      if (second === 'seal-status' && more.length === 0) {
+        allow(m, 'GET')
+        return json(await this.#sealStatus())
+      }
+      if (second === 'rotate' && more.length === 0) {
+        allow(m, 'POST', 'PUT')
+        const term = await this.#core.rotate()
+        return json({ term, data: { term } })
+      }
+      if (second === 'health' && more.length === 0) {
+        allow(m, 'GET', 'HEAD')
+        const status = await this.#sealStatus()
+        const code = !status.initialized ? 501 : status.sealed ? 503 : 200
+        const body = { ...status, standby: false, server_time_utc: Math.floor(Date.now() / 1000) }
+        return m === 'HEAD' ? { status: code } : json(body, code)
+      }
+    }
+    return this.#logical(req, target)
+  }
+
+  /** Requests on secrets: /v1/MOUNT/PATH. */
+  async #logical(req: ApiRequest, target: RequestTarget): Promise<ApiResponse> {
+    const path = target.segments.join('/') + (target.trailingSlash && target.segments.length ? '/' : '')
+    const method = allow(req.method, 'GET', 'LIST', 'PUT', 'POST', 'DELETE')
+    if (method === 'LIST' || (method === 'GET' && queryFlag(target.query, 'list'))) {
+      return json(envelope({ keys: await this.#core.list(path) }))
+    }
+    if (path === '') throw invalid('name a path, such as /v1/secret/NAME, or list /v1/ for the mounts')
+    switch (method) {
+      case 'GET': {
+        const format = target.query.get('format')
+        if (format !== null && format !== 'raw' && format !== 'json')
+          throw invalid('the query parameter format must be raw or json')
+        const result = await this.#core.read(path)
+        if (format === 'raw') {
+          const headers: Record<string, string> = {}
+          if (result.lease) {
+            const e = envelope(null, result.lease)
+            headers['X-Secretfs-Lease-Id'] = String(e.lease_id)
+            headers['X-Secretfs-Lease-Duration'] = String(e.lease_duration)
+          }
+          return { status: 200, headers, body: Buffer.from(result.value) }
+        }
+        const { data, encoding } = presentValue(result.value)
+        return json({ ...envelope(data, result.lease), ...(encoding && { encoding }) })
+      }
+      case 'PUT':
+      case 'POST': {
+        const raw = (req.contentType ?? '').toLowerCase().startsWith('application/octet-stream')
+        if (!raw && req.body.length === 0)
+          throw invalid('the request body is empty: send a JSON object of fields, or raw bytes as application/octet-stream')
+        await this.#core.write(path, raw ? req.body : encodeFields(jsonObject(req)))
+        return noContent()
+      }
+      default: {
+        await this.#core.delete(path)
+        return noContent()
+      }
+    }
+  }
+
+  async #mount(path: string, body: Record<string, unknown>): Promise<ApiResponse> {
+    const type = body.type
+    if (typeof type !== 'string' || type === '') throw invalid('a mount needs a type, such as generic')
+    const description = body.description ?? ''
+    if (typeof description !== 'string') throw invalid('the description must be a string')
+    const config = body.config ?? {}
+    if (!isFields(config)) throw invalid('config must be an object')
+    await this.#core.mount(path, type, {
+      description,
+      config: {
+        ...(config.default_lease_ttl !== undefined && {
+          defaultLeaseTtl: parseDuration(config.default_lease_ttl, 'the default lease TTL'),
+        }),
+        ...(config.max_lease_ttl !== undefined && {
+          maxLeaseTtl: parseDuration(config.max_lease_ttl, 'the max lease TTL'),
+        }),
+      },
+    })
+    return noContent()
+  }
+
+  async #unseal(req: ApiRequest): Promise<ApiResponse> {
+    let secret: Buffer | undefined
+    try {
+      const body = jsonObject(req)
+      const { key, passphrase } = body
+      if ((key === undefined) === (passphrase === undefined))
+        throw invalid('give either key (the 32-byte key, base64-encoded) or passphrase')
+      if (key !== undefined) {
+        if (typeof key !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(key))
+          throw invalid('key must be the 32-byte key, base64-encoded')
+        secret = Buffer.from(key, 'base64')
+        if (secret.length !== KEY_BYTES) throw invalid('key must be the 32-byte key, base64-encoded')
+      } else {
+        if (typeof passphrase !== 'string' || passphrase === '') throw invalid('passphrase must be a non-empty string')
+        secret = Buffer.from(passphrase, 'utf8')
+      }
+      const unlock =
+        key !== undefined
+          ? ({ kind: 'key-file', key: secret } as const)
+          : ({ kind: 'passphrase', passphrase: secret } as const)
+      const run = this.#unsealing.then(() => this.#core.unseal(unlock))
+      this.#unsealing = run.catch(() => {})
+      await run
+      return json(await this.#sealStatus())
+    } finally {
+      secret?.fill(0)
+      // The body held the key or passphrase; JS strings made from it cannot be wiped, the buffer can.
+      req.body.fill(0)
+    }
+  }
+
+  async #sealStatus(): Promise<{ initialized: boolean; sealed: boolean; term?: number }> {
+    await this.#core.initialized()
+    return this.#core.sealStatus()
+  }
+}
+
+/** The method, if the path takes it; a 405 naming the ones it does take otherwise. */
+function allow(method: string, ...allowed: string[]): string {
+  if (!allowed.includes(method)) throw new MethodNotAllowed(allowed)
+  return method
+}
+
+function jsonObject(req: ApiRequest): Record<string, unknown> {
+  if (req.body.length === 0) return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(req.body.toString('utf8'))
+  } catch {
+    throw invalid('the request body is not valid JSON')
+  }
+  if (!isFields(parsed)) throw invalid('the request body must be a JSON object')
+  return parsed
+}
+
+function stringField(body: Record<string, unknown>, name: string): string {
+  const v = body[name]
+  if (typeof v !== 'string' || v === '') throw invalid(`${name} must be a non-empty string`)
+  return v
+}

@@ -1,0 +1,21 @@
+// Where secretfs keeps things by default: the data directory and the store file in it. Shared by
+// the daemon and the CLI, so it imports nothing heavier than node:path.
+
+import { join } from 'node:path'
+
+/** The store's file inside a data directory. */
+export const STORE_FILE = 'secretfs.db'
+
+export type Env = Record<string, string | undefined>
+
+/** $XDG_DATA_HOME/secretfs, else ~/.local/share/secretfs; undefined when neither can be known. */
+export function defaultDataDir(env: Env = process.env): string | undefined {
+  const xdg = env.XDG_DATA_HOME
+  if (xdg && xdg.startsWith('/')) return join(xdg, 'secretfs')
+  const home = env.HOME
+  if (home && home.startsWith('/')) return join(home, '.local', 'share', 'secretfs')
+  return undefined
+}
+
+/** The store file of a data directory. */
+export const storeFile = (dataDir: string): string => join(dataDir, STORE_FILE)

@@ -1,0 +1,241 @@
+import { execFile, spawn } from 'node:child_process'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import t from 'tap'
+import { startApiServer } from '../../src/api/api-server.js'
+import { Core } from '../../src/core/core.js'
+import { silentLogger } from '../../src/log.js'
+import { coreWith, parseRaw, socketDir, startTestApi } from '../helpers/api-fixture.js'
+
+const curl = (...args: string[]): Promise<{ code: number; stdout: string }> =>
+  new Promise((resolve) =>
+    execFile('curl', ['-s', '-w', '\n%{http_code}', ...args], (e, stdout) =>
+      resolve({ code: e ? 1 : 0, stdout }),
+    ),
+  )
+const JSON_TYPE = { 'Content-Type': 'application/json' }
+
+t.test('curl --unix-socket SOCK http://localhost/v1/sys/mounts works, Vault-shaped', async (t) => {
+  const api = await startTestApi(t)
+  const r = await curl('--unix-socket', api.socketPath, 'http://localhost/v1/sys/mounts')
+  const [body, status] = r.stdout.split('\n').filter(Boolean)
+  t.equal(status, '200')
+  const json = JSON.parse(body!)
+  t.same(Object.keys(json.data).sort(), ['secret/', 'sys/'])
+  t.match(json.data['secret/'], { type: 'generic', description: 'generic secret storage', config: { default_lease_ttl: 0, max_lease_ttl: 0 } })
+  t.same(json['secret/'], json.data['secret/'], 'also at the top level, as Vault gives it')
+})
+
+t.test('the socket is 0600 in a directory 0700 created for it', async (t) => {
+  const api = await startTestApi(t)
+  t.equal((await fs.stat(api.socketPath)).mode & 0o777, 0o600)
+  t.equal((await fs.stat(path.dirname(api.socketPath))).mode & 0o777, 0o700)
+})
+
+t.test('the socket directory must be ours alone; a live socket is never taken over', async (t) => {
+  const dir = await socketDir(t)
+  const open = path.join(dir, 'open')
+  await fs.mkdir(open, { mode: 0o755 })
+  await fs.chmod(open, 0o755)
+  const core = await Core.dev()
+  t.teardown(() => core.close())
+  await t.rejects(startApiServer(core, { socketPath: path.join(open, 's.sock'), log: silentLogger }), {
+    kind: 'invalid',
+    message: /open to other users/,
+  })
+  const notDir = path.join(dir, 'plain')
+  await fs.writeFile(notDir, '')
+  await t.rejects(startApiServer(core, { socketPath: path.join(notDir, 's.sock'), log: silentLogger }))
+
+  const own = path.join(dir, 'own')
+  const first = await startApiServer(core, { socketPath: path.join(own, 's.sock'), log: silentLogger })
+  t.teardown(() => first.close())
+  await t.rejects(startApiServer(core, { socketPath: first.socketPath, log: silentLogger }), {
+    kind: 'busy',
+    message: /already listening/,
+  })
+  const regular = path.join(own, 'regular')
+  await fs.writeFile(regular, 'keep me')
+  await t.rejects(startApiServer(core, { socketPath: regular, log: silentLogger }), { message: /not a socket/ })
+  t.equal(await fs.readFile(regular, 'utf8'), 'keep me', 'a file in the way is left alone')
+})
+
+t.test('a stale socket (nobody listening) is replaced', async (t) => {
+  const dir = path.join(await socketDir(t), 'run')
+  await fs.mkdir(dir, { mode: 0o700 })
+  const sock = path.join(dir, 's.sock')
+  // A listener killed with SIGKILL leaves its socket file behind, as a crashed daemon does.
+  const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => console.log('up'))`])
+  await new Promise((r) => child.stdout.once('data', r))
+  child.kill('SIGKILL')
+  await new Promise((r) => child.once('exit', r))
+  t.ok((await fs.lstat(sock)).isSocket(), 'the dead socket is still there')
+  const api = await startTestApi(t, { socketPath: sock })
+  t.equal((await api.request('GET', '/v1/sys/health')).status, 200)
+})
+
+t.test('secrets: write fields, read them back, list, delete', async (t) => {
+  const api = await startTestApi(t)
+  t.equal((await api.request('PUT', '/v1/secret/team/db', '{"password":"hunter2","user":"app"}', JSON_TYPE)).status, 204)
+  t.equal((await api.request('POST', '/v1/secret/team/api', '{"token":"t"}')).status, 204, 'POST, no content type')
+  const read = await api.request('GET', '/v1/secret/team/db')
+  t.equal(read.status, 200)
+  t.same(read.json, { lease_id: '', lease_duration: 0, renewable: false, data: { password: 'hunter2', user: 'app' } })
+  t.equal(Buffer.from((await api.core.read('secret/team/db')).value).toString(), '{"password":"hunter2","user":"app"}\n')
+
+  t.same((await api.request('GET', '/v1/secret/team?list=true')).json.data, { keys: ['api', 'db'] })
+  t.same((await api.request('GET', '/v1/secret/?list=true')).json.data, { keys: ['team/'] })
+  const list = parseRaw(await api.raw('LIST /v1/secret/team HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+  t.equal(list.status, 200, 'the LIST method')
+  t.same(list.json.data, { keys: ['api', 'db'] })
+  const curlList = await curl('--unix-socket', api.socketPath, '-X', 'LIST', 'http://localhost/v1/secret/team/')
+  t.match(curlList.stdout, /"keys":\["api","db"\]/, 'curl -X LIST')
+
+  t.equal((await api.request('DELETE', '/v1/secret/team/db')).status, 204)
+  const gone = await api.request('GET', '/v1/secret/team/db')
+  t.equal(gone.status, 404)
+  t.same(gone.json, { errors: ['no such secret or directory'] })
+  t.equal((await api.request('DELETE', '/v1/secret/team/db')).status, 404)
+  t.equal((await api.request('GET', '/v1/secret/nothing?list=true')).status, 404)
+})
+
+t.test('values stored as written: raw bytes in and out, non-UTF-8 as base64', async (t) => {
+  const api = await startTestApi(t)
+  const bytes = Buffer.from([0x00, 0xff, 0x10, 0x80, 0x41])
+  t.equal((await api.request('PUT', '/v1/secret/bin', bytes, { 'Content-Type': 'application/octet-stream' })).status, 204)
+  t.same(Buffer.from((await api.core.read('secret/bin')).value), bytes)
+  const rawRead = await api.request('GET', '/v1/secret/bin?format=raw')
+  t.equal(rawRead.headers['content-type'], 'application/octet-stream')
+  t.same(rawRead.body, bytes)
+  const read = await api.request('GET', '/v1/secret/bin')
+  t.equal(read.json.encoding, 'base64')
+  t.same(Buffer.from(read.json.data.value, 'base64'), bytes)
+
+  await api.core.write('secret/text', Buffer.from('plain text\n'))
+  t.same((await api.request('GET', '/v1/secret/text')).json.data, { value: 'plain text\n' })
+  t.notOk('encoding' in (await api.request('GET', '/v1/secret/text')).json)
+})
+
+t.test('mounts: mount, unmount, remount, and their failures', async (t) => {
+  const api = await startTestApi(t)
+  const mount = (p: string, body: unknown) => api.request('POST', `/v1/sys/mounts/${p}`, JSON.stringify(body))
+  t.equal((await mount('generic', { type: 'generic', description: 'd', config: { default_lease_ttl: '1h', max_lease_ttl: 7200 } })).status, 204)
+  t.match((await api.request('GET', '/v1/sys/mounts')).json.data['generic/'], {
+    type: 'generic',
+    description: 'd',
+    config: { default_lease_ttl: 3600, max_lease_ttl: 7200 },
+  })
+  t.same(await mount('generic', { type: 'generic' }).then((r) => [r.status, r.json]), [409, { errors: ['a backend is already mounted at that path'] }])
+  t.equal((await mount('other', { type: 'nope' })).status, 400)
+  t.match((await mount('other', { type: 'nope' })).json.errors[0], /unknown backend type; known types: generic/)
+  t.equal((await mount('other', {})).status, 400, 'no type')
+  t.equal((await mount('sys', { type: 'generic' })).status, 400, 'reserved')
+  t.equal((await mount('other', { type: 'generic', config: { max_lease_ttl: 'soon' } })).status, 400)
+
+  await api.core.write('generic/kept', Buffer.from('v'))
+  t.equal((await api.request('POST', '/v1/sys/remount', '{"from":"generic","to":"moved"}')).status, 204)
+  t.equal(Buffer.from((await api.core.read('moved/kept')).value).toString(), 'v', 'remount keeps the data')
+  t.equal((await api.request('POST', '/v1/sys/remount', '{"from":"generic","to":"x"}')).status, 404)
+  t.equal((await api.request('POST', '/v1/sys/remount', '{"from":"moved"}')).status, 400)
+  t.equal((await api.request('POST', '/v1/sys/remount', '{"from":"moved","to":"secret"}')).status, 409)
+
+  t.equal((await api.request('DELETE', '/v1/sys/mounts/moved')).status, 204)
+  t.equal((await api.request('DELETE', '/v1/sys/mounts/moved')).status, 404)
+  t.equal((await api.request('DELETE', '/v1/sys/mounts/sys')).status, 400)
+  t.same(Object.keys((await api.request('GET', '/v1/sys/mounts')).json.data).sort(), ['secret/', 'sys/'])
+})
+
+t.test('malformed requests get a clear 4xx and change nothing', async (t) => {
+  const api = await startTestApi(t, { maxBodyBytes: 1024 })
+  await api.core.write('secret/a', Buffer.from('before'))
+  const unchanged = async () => {
+    t.same(await api.core.list('secret/'), ['a'], 'nothing was created')
+    t.equal(Buffer.from((await api.core.read('secret/a')).value).toString(), 'before', 'nothing was changed')
+  }
+  const bad = await api.request('PUT', '/v1/secret/a', '{"value": ')
+  t.same([bad.status, bad.json], [400, { errors: ['the request body is not valid JSON'] }])
+  t.equal((await api.request('PUT', '/v1/secret/a', '["x"]')).status, 400, 'not an object')
+  t.equal((await api.request('PUT', '/v1/secret/a', '')).status, 400, 'empty body')
+
+  const wrong = await api.request('PATCH', '/v1/secret/a', '{}')
+  t.equal(wrong.status, 405)
+  t.equal(wrong.headers.allow, 'GET, LIST, PUT, POST, DELETE')
+  t.equal((await api.request('DELETE', '/v1/sys/mounts')).status, 405)
+  t.equal((await api.request('GET', '/v1/sys/seal')).status, 405)
+
+  for (const target of ['/v1/secret/../sys/x', '/v1/secret/./a', '/v1/secret/%2e%2e/a', '/v1/secret//a', '/v1/secret/a%00b', '/v1/secret/a%2Fb', '/v1/secret/%zz']) {
+    const r = parseRaw(await api.raw(`PUT ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{"value":"x"}`))
+    t.equal(r.status, 400, `${target} is refused`)
+    t.type(r.json.errors[0], 'string')
+  }
+  const nul = parseRaw(await api.raw('GET /v1/secret/a\0b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))
+  t.equal(nul.status, 400, 'a raw NUL byte in the request line')
+  t.equal((await api.request('GET', '/v2/secret/a')).status, 404, 'outside /v1/')
+
+  const big = await api.request('PUT', '/v1/secret/big', JSON.stringify({ value: 'x'.repeat(2000) }))
+  t.equal(big.status, 413)
+  t.match(big.json.errors[0], /larger than the limit of 1024 bytes/)
+  const chunked = await api.request('PUT', '/v1/secret/big', undefined, { 'Transfer-Encoding': 'chunked' })
+  t.equal(chunked.status, 400, 'an empty chunked body')
+  await unchanged()
+})
+
+t.test('a value over the store limit is refused with 413', async (t) => {
+  const api = await startTestApi(t)
+  const value = Buffer.alloc((1 << 20) + 1, 0x61)
+  const r = await api.request('PUT', '/v1/secret/huge', value, { 'Content-Type': 'application/octet-stream' })
+  t.equal(r.status, 413)
+  t.match(r.json.errors[0], /limited to 1048576 bytes/)
+  t.same(await api.core.list('secret/'), [])
+})
+
+t.test('error messages never name the secret', async (t) => {
+  const api = await startTestApi(t)
+  for (const target of ['/v1/secret/very-private-name', '/v1/nomount/very-private-name', '/v1/secret/very-private-name?list=true']) {
+    const r = await api.request('GET', target)
+    t.ok(r.status >= 400)
+    t.notMatch(r.body.toString(), /very-private-name/)
+  }
+})
+
+t.test('seal, seal-status, health, unseal with a key or a passphrase, rotate', async (t) => {
+  const key = Buffer.alloc(32, 7)
+  const api = await startTestApi(t, { core: await coreWith({ kind: 'key-file', key: Buffer.from(key) }) })
+  await api.core.write('secret/a', Buffer.from('{"v":"1"}'))
+  t.same((await api.request('GET', '/v1/sys/seal-status')).json, { initialized: true, sealed: false, term: 1 })
+  t.equal((await api.request('GET', '/v1/sys/health')).status, 200)
+
+  t.equal((await api.request('PUT', '/v1/sys/seal')).status, 204)
+  t.same((await api.request('GET', '/v1/sys/seal-status')).json, { initialized: true, sealed: true })
+  t.equal((await api.request('GET', '/v1/sys/health')).status, 503)
+  t.equal((await api.request('HEAD', '/v1/sys/health')).status, 503)
+  for (const [method, target] of [['GET', '/v1/secret/a'], ['GET', '/v1/sys/mounts'], ['GET', '/v1/secret/?list=true'], ['PUT', '/v1/secret/b']]) {
+    const r = await api.request(method!, target!, '{"v":"2"}')
+    t.same([r.status, r.json], [503, { errors: ['secretfs is sealed'] }], `${method} ${target} while sealed`)
+  }
+
+  const wrong = await api.request('POST', '/v1/sys/unseal', JSON.stringify({ key: Buffer.alloc(32, 8).toString('base64') }))
+  t.equal(wrong.status, 400)
+  t.match(wrong.json.errors[0], /wrong key file/)
+  t.equal((await api.request('POST', '/v1/sys/unseal', '{"key":"c2hvcnQ="}')).status, 400, 'a short key')
+  t.equal((await api.request('POST', '/v1/sys/unseal', '{}')).status, 400, 'neither key nor passphrase')
+  t.equal((await api.request('POST', '/v1/sys/unseal', '{"passphrase":"p"}')).status, 400, 'wrong kind')
+  t.equal((await api.request('GET', '/v1/sys/seal-status')).json.sealed, true)
+
+  const ok = await api.request('POST', '/v1/sys/unseal', JSON.stringify({ key: key.toString('base64') }))
+  t.same([ok.status, ok.json], [200, { initialized: true, sealed: false, term: 1 }])
+  t.same((await api.request('GET', '/v1/secret/a')).json.data, { v: '1' })
+
+  const rotated = await api.request('POST', '/v1/sys/rotate')
+  t.same([rotated.status, rotated.json.data], [200, { term: 2 }])
+  t.same((await api.request('GET', '/v1/secret/a')).json.data, { v: '1' }, 'still readable after rotation')
+})
+
+t.test('unseal with a passphrase', async (t) => {
+  const api = await startTestApi(t, { core: await coreWith({ kind: 'passphrase', passphrase: Buffer.from('correct horse') }) })
+  api.core.seal()
+  t.equal((await api.request('POST', '/v1/sys/unseal', '{"passphrase":"wrong horse"}')).status, 400)
+  const ok = await api.request('POST', '/v1/sys/unseal', '{"passphrase":"correct horse"}')
+  t.equal(ok.status, 200)
+  t.equal(ok.json.sealed, false)
+})
