@@ -1,25 +1,145 @@
 #!/usr/bin/env node
 // The secretfs command. Each command's code is imported only when that command runs, so that a
-// quick `secretfs read` does not pay for the filesystem, the store or the HTTP server.
+// quick `secretfs read` does not pay for the filesystem, the store or the HTTP server; the data
+// commands on a plain command line skip even yargs (see fast-path.ts).
 
-import yargs from 'yargs'
-import { hideBin } from 'yargs/helpers'
+import type { Argv } from 'yargs'
+import { fastCommand } from './fast-path.js'
 
-await yargs(hideBin(process.argv))
-  .scriptName('secretfs')
-  .command(
-    'server',
-    'Run the daemon: mount the filesystem and serve the control socket',
-    (y) =>
-      y
-        .option('dev', { type: 'boolean', default: false, describe: 'In-memory store, unsealed, for trying things out' })
-        .option('mountpoint', { type: 'string', describe: 'Directory to mount the secrets filesystem on' })
-        .option('data', { type: 'string', describe: 'Data directory of the store' })
-        .option('passphrase-file', { type: 'string', describe: 'Unseal with the passphrase in this file' })
-        .option('key-file', { type: 'string', describe: 'Unseal with the 32-byte key in this file' }),
-    async (argv) => (await import('./commands/server.js')).run(argv),
-  )
-  .demandCommand(1, 'Name a command; see secretfs --help')
-  .strict()
-  .help()
-  .parseAsync()
+interface CommandModule {
+  run(args: never): Promise<void>
+}
+
+/** Runs a command's implementation; a failure becomes a message and an exit code. */
+async function runCommand(load: () => Promise<CommandModule>, args: unknown): Promise<void> {
+  try {
+    await (await load()).run(args as never)
+  } catch (e) {
+    const { reportError } = await import('./report-error.js')
+    process.exitCode = reportError(e)
+  }
+}
+
+const commands = {
+  read: () => import('./commands/read.js'),
+  list: () => import('./commands/list.js'),
+  write: () => import('./commands/write.js'),
+  delete: () => import('./commands/delete.js'),
+}
+
+const fast = process.env.SECRETFS_CLI_NO_FAST_PATH ? undefined : fastCommand(process.argv.slice(2))
+if (fast) await runCommand(commands[fast.name], fast.args)
+else await runYargs()
+
+async function runYargs(): Promise<void> {
+  const { default: yargs } = await import('yargs')
+  const { hideBin } = await import('yargs/helpers')
+  const address = <T>(y: Argv<T>) =>
+    y.option('address', {
+      type: 'string',
+      describe: 'The daemon\'s socket (default: $SECRETFS_ADDR, else where a daemon started with defaults listens)',
+    })
+  const format = <T>(y: Argv<T>, choices = ['table', 'json']) =>
+    y.option('format', { choices, default: 'table', describe: 'Output format' })
+  const unlockFlags = <T>(y: Argv<T>) =>
+    y
+      .option('passphrase-file', { type: 'string', describe: 'Read the passphrase from this file (one trailing line break is dropped)' })
+      .option('key-file', { type: 'string', describe: 'Use the 32-byte key in this file' })
+      .conflicts('passphrase-file', 'key-file')
+  const run = (load: () => Promise<CommandModule>) => (argv: unknown) => runCommand(load, argv)
+
+  await yargs(hideBin(process.argv))
+    .scriptName('secretfs')
+    .usage('Usage: secretfs <command> [options]\n\nExit codes: 0 done, 1 failed, 2 usage error.')
+    .command(
+      'server',
+      'Run the daemon: mount the filesystem and serve the control socket',
+      (y) =>
+        y
+          .option('dev', { type: 'boolean', default: false, describe: 'In-memory store, unsealed, for trying things out' })
+          .option('mountpoint', { type: 'string', describe: 'Directory to mount the secrets filesystem on' })
+          .option('data', { type: 'string', describe: 'Data directory of the store' })
+          .option('passphrase-file', { type: 'string', describe: 'Unseal with the passphrase in this file' })
+          .option('key-file', { type: 'string', describe: 'Unseal with the 32-byte key in this file' }),
+      async (argv) => (await import('./commands/server.js')).run(argv),
+    )
+    .command(
+      'init',
+      'Create a new store in the data directory (asks for a passphrase twice, or use a file)',
+      (y) => unlockFlags(y.option('data', { type: 'string', describe: 'Data directory (default: $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)' })),
+      run(() => import('./commands/init.js')),
+    )
+    .command('status', 'Show whether the daemon is initialised and sealed', (y) => format(address(y)), run(() => import('./commands/status.js')))
+    .command('seal', 'Seal: the daemon forgets its keys until unsealed', (y) => address(y), run(() => import('./commands/seal.js')))
+    .command(
+      'unseal',
+      'Unseal the daemon (asks for the passphrase, or use a file)',
+      (y) => format(unlockFlags(address(y))),
+      run(() => import('./commands/unseal.js')),
+    )
+    .command('rotate', 'Rotate the encryption key (new writes use the new key)', (y) => format(address(y)), run(() => import('./commands/rotate.js')))
+    .command(
+      'mount <type>',
+      'Mount a secret backend',
+      (y) =>
+        address(y)
+          .positional('type', { type: 'string', demandOption: true, describe: 'Backend type, such as generic' })
+          .option('path', { type: 'string', describe: 'Where to mount it (default: the type)' })
+          .option('description', { type: 'string', describe: 'A description shown by secretfs mounts' })
+          .option('default-lease-ttl', { type: 'string', describe: 'Default lease TTL: seconds or a duration such as 1h' })
+          .option('max-lease-ttl', { type: 'string', describe: 'Max lease TTL: seconds or a duration such as 24h' }),
+      run(() => import('./commands/mount.js')),
+    )
+    .command('mounts', 'List the mounted backends', (y) => format(address(y)), run(() => import('./commands/mounts.js')))
+    .command(
+      'unmount <path>',
+      'Unmount a backend: its secrets are revoked and its data deleted',
+      (y) => address(y).positional('path', { type: 'string', demandOption: true }),
+      run(() => import('./commands/unmount.js')),
+    )
+    .command(
+      'remount <from> <to>',
+      'Move a mounted backend to a new path (data kept, leases revoked)',
+      (y) => address(y).positional('from', { type: 'string', demandOption: true }).positional('to', { type: 'string', demandOption: true }),
+      run(() => import('./commands/remount.js')),
+    )
+    .command(
+      'write <path> [data..]',
+      'Write a secret: key=value pairs (key=@file reads a file, key=- stdin), or - to store stdin as it is',
+      (y) =>
+        address(y)
+          .positional('path', { type: 'string', demandOption: true })
+          .positional('data', { type: 'string', array: true, default: [] }),
+      run(commands.write),
+    )
+    .command(
+      'read <path>',
+      'Read a secret',
+      (y) =>
+        format(address(y).positional('path', { type: 'string', demandOption: true }), ['table', 'json', 'raw']).option('field', {
+          type: 'string',
+          describe: 'Print only this field',
+        }),
+      run(commands.read),
+    )
+    .command(
+      'list <path>',
+      'List the secrets and directories under a path',
+      (y) => format(address(y).positional('path', { type: 'string', demandOption: true })),
+      run(commands.list),
+    )
+    .command('delete <path>', 'Delete a secret', (y) => address(y).positional('path', { type: 'string', demandOption: true }), run(commands.delete))
+    .completion('completion', 'Print a shell completion script (bash or zsh): secretfs completion >> ~/.bashrc')
+    .demandCommand(1, 'Name a command; see secretfs --help')
+    .recommendCommands()
+    .strict()
+    .help()
+    .alias('help', 'h')
+    .version(false)
+    .fail((message, error) => {
+      if (error) throw error
+      process.stderr.write(`Error: ${message}\nSee: secretfs --help, or secretfs COMMAND --help\n`)
+      process.exit(2)
+    })
+    .parseAsync()
+}

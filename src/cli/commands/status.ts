@@ -1,0 +1,28 @@
+// `secretfs status [--format table|json]`: whether the daemon runs, is initialised, is sealed.
+
+import type { SealStatusResponse } from '../../api/api-client.js'
+import { resolveAddress } from '../address.js'
+import { ApiClient } from '../../api/api-client.js'
+import { keyValueTable, print, printJson, type Format } from '../output.js'
+
+export interface StatusArgs {
+  format: Format
+  address?: string
+}
+
+export function statusTable(status: SealStatusResponse, socketPath: string): string {
+  const rows: [string, unknown][] = [
+    ['Initialized', status.initialized],
+    ['Sealed', status.sealed],
+  ]
+  if (status.term !== undefined) rows.push(['Key Term', status.term])
+  rows.push(['Address', socketPath])
+  return keyValueTable(rows)
+}
+
+export async function run(args: StatusArgs): Promise<void> {
+  const { socketPath } = resolveAddress(args.address)
+  const status = await new ApiClient(socketPath).sealStatus()
+  if (args.format === 'json') return printJson({ ...status, address: socketPath })
+  print(statusTable(status, socketPath))
+}

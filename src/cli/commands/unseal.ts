@@ -1,0 +1,39 @@
+// `secretfs unseal [--passphrase-file FILE | --key-file FILE]`: asks at the terminal otherwise.
+
+import { resolveAddress } from '../address.js'
+import { ApiClient, type UnsealRequest } from '../../api/api-client.js'
+import { doing } from '../cli-error.js'
+import { print, printJson, type Format } from '../output.js'
+import { readUnlock, wipe } from '../unlock-input.js'
+import { statusTable } from './status.js'
+
+export interface UnsealArgs {
+  passphraseFile?: string
+  keyFile?: string
+  format: Format
+  address?: string
+}
+
+export async function run(args: UnsealArgs): Promise<void> {
+  const { socketPath } = resolveAddress(args.address)
+  const client = new ApiClient(socketPath)
+  // Ask nothing of a daemon that is not there or already unsealed.
+  let status = await client.sealStatus()
+  if (status.sealed) {
+    const unlock = await readUnlock({
+      ...(args.passphraseFile !== undefined && { passphraseFile: args.passphraseFile }),
+      ...(args.keyFile !== undefined && { keyFile: args.keyFile }),
+    })
+    const request: UnsealRequest =
+      unlock.kind === 'key-file'
+        ? { key: Buffer.from(unlock.key).toString('base64') }
+        : { passphrase: Buffer.from(unlock.passphrase).toString('utf8') }
+    try {
+      status = await doing('unsealing', client.unseal(request))
+    } finally {
+      wipe(unlock)
+    }
+  } else if (args.format !== 'json') process.stderr.write('secretfs is already unsealed.\n')
+  if (args.format === 'json') return printJson({ ...status, address: socketPath })
+  print(statusTable(status, socketPath))
+}

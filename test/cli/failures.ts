@@ -1,0 +1,38 @@
+// The real CLI against a control API served in this process: failures.
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import t from 'tap'
+import { defaultSocketPath } from '../../src/api/socket-path.js'
+import { coreWith, socketDir, startTestApi } from '../helpers/api-fixture.js'
+import { runCli, withApi } from '../helpers/cli-run.js'
+
+t.test('failures that help, and their exit codes', async (t) => {
+  const { api, cli } = await withApi(t)
+  const dir = await socketDir(t)
+  const none = await runCli(['read', 'secret/x'], { env: { SECRETFS_ADDR: path.join(dir, 'nothing.sock') } })
+  t.equal(none.code, 1)
+  t.match(none.stderr, /no secretfs daemon is running at .*nothing\.sock/)
+  t.match(none.stderr, /secretfs server/)
+
+  const missing = await cli(['read', 'secret/nope'])
+  t.same([missing.code, missing.stderr], [1, 'Error: No value found at secret/nope\n'])
+  const type = await cli(['mount', 'nosuchtype'])
+  t.equal(type.code, 1)
+  t.match(type.stderr, /Error mounting 'nosuchtype' at 'nosuchtype': unknown backend type; known types: generic/)
+  t.match((await cli(['unmount', 'nowhere/'])).stderr, /Error unmounting 'nowhere\/': no mount at that path/)
+  t.match((await cli(['mount', 'generic', '--path', 'secret'])).stderr, /already mounted/)
+  t.match((await cli(['write', 'secret/a/../b', 'k=v'])).stderr, /cannot contain '.' or '..'/)
+
+  for (const args of [[], ['bogus'], ['read'], ['read', 'a', 'b'], ['read', 'x', '--format', 'xml'], ['write', 'secret/x'], ['write', 'secret/x', 'novalue'], ['write', 'secret/x', '-', 'a=b'], ['list'], ['mount'], ['remount', 'a'], ['read', 'x', '--nope']]) {
+    const r = await cli(args)
+    t.equal(r.code, 2, `usage: secretfs ${args.join(' ')}`)
+    t.match(r.stderr, /Error/)
+  }
+  t.notMatch((await cli(['write', 'secret/x', 'supersecretvalue'])).stderr, /supersecretvalue/, 'a bad argument is not echoed')
+
+  api.core.seal()
+  const sealed = await cli(['read', 'secret/x'])
+  t.equal(sealed.code, 1)
+  t.match(sealed.stderr, /secretfs is sealed\.\nUnseal it with `secretfs unseal`/)
+  t.match((await cli(['mounts'])).stderr, /sealed/)
+})

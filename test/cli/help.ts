@@ -1,0 +1,18 @@
+// The real CLI against a control API served in this process: help.
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import t from 'tap'
+import { defaultSocketPath } from '../../src/api/socket-path.js'
+import { coreWith, socketDir, startTestApi } from '../helpers/api-fixture.js'
+import { runCli, withApi } from '../helpers/cli-run.js'
+
+t.test('--help on every command, and completion', async (t) => {
+  for (const c of ['init', 'server', 'status', 'seal', 'unseal', 'rotate', 'mount', 'mounts', 'unmount', 'remount', 'write', 'read', 'list', 'delete']) {
+    const r = await runCli([c, '--help'])
+    t.equal(r.code, 0, `${c} --help`)
+    t.match(r.stdout, new RegExp(`secretfs ${c}`))
+  }
+  const top = await runCli(['--help'])
+  t.match(top.stdout, /Exit codes: 0 done, 1 failed, 2 usage error/)
+  t.match((await runCli(['completion'])).stdout, /secretfs --get-yargs-completions/)
+})

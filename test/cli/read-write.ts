@@ -1,0 +1,44 @@
+// The real CLI against a control API served in this process: read write.
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import t from 'tap'
+import { defaultSocketPath } from '../../src/api/socket-path.js'
+import { coreWith, socketDir, startTestApi } from '../helpers/api-fixture.js'
+import { runCli, withApi } from '../helpers/cli-run.js'
+
+t.test('write and read: fields, files, stdin, raw bytes, formats', async (t) => {
+  const { api, cli } = await withApi(t)
+  const dir = t.testdir({ 'cert.pem': '-----BEGIN-----\nabc\n', 'bin': Buffer.from([0xff, 0xfe, 0]) })
+  t.equal((await cli(['write', 'secret/db', 'user=app', 'password=p=w', `cert=@${path.join(dir, 'cert.pem')}`, 'note=-'], 'from stdin\n')).code, 0)
+  t.same(JSON.parse(Buffer.from((await api.core.read('secret/db')).value).toString()), {
+    user: 'app',
+    password: 'p=w',
+    cert: '-----BEGIN-----\nabc\n',
+    note: 'from stdin\n',
+  })
+  const table = await cli(['read', 'secret/db'])
+  t.equal(table.stdout.split('\n')[0], 'Key         Value')
+  t.match(table.stdout, /^---\s+-----$/m)
+  t.match(table.stdout, /^password    p=w$/m)
+  const json = JSON.parse((await cli(['read', 'secret/db', '--format', 'json'])).stdout)
+  t.same(json, { lease_id: '', lease_duration: 0, renewable: false, data: { user: 'app', password: 'p=w', cert: '-----BEGIN-----\nabc\n', note: 'from stdin\n' } })
+  t.equal((await cli(['read', 'secret/db', '--field', 'user', '--format', 'json'])).stdout, '"app"\n')
+  t.equal((await cli(['read', 'secret/db', '--field', 'nope'])).code, 1)
+
+  const bytes = Buffer.from([0, 1, 2, 0xff, 0x80, 10])
+  t.equal((await cli(['write', 'secret/blob', '-'], bytes)).code, 0, 'a lone - stores stdin as it is')
+  t.same(Buffer.from((await api.core.read('secret/blob')).value), bytes)
+  t.same((await cli(['read', 'secret/blob', '--format', 'raw'])).stdoutBytes, bytes, '--format raw gives the bytes')
+  t.same((await cli(['read', 'secret/blob', '--field', 'value'])).stdoutBytes, bytes, '--field value decodes base64')
+  const b64 = await cli(['read', 'secret/blob'])
+  t.match(b64.stdout, new RegExp(`^value\\s+${bytes.toString('base64').replace(/[+/]/g, '\\$&')}$`, 'm'))
+  t.match(b64.stderr, /not UTF-8 text: shown base64-encoded/)
+  t.equal((await cli(['read', 'secret/db', '--format', 'raw'])).stdout, Buffer.from((await api.core.read('secret/db')).value).toString())
+
+  const bad = await cli(['write', 'secret/x', `k=@${path.join(dir, 'bin')}`])
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /not UTF-8 text/)
+  t.equal((await cli(['list', 'secret/'])).stdout, 'Keys\n----\nblob\ndb\n')
+  t.equal((await cli(['delete', 'secret/db'])).stdout, 'Success! Data deleted at: secret/db\n')
+  t.same(await api.core.list('secret/'), ['blob'])
+})

@@ -1,0 +1,41 @@
+// Test helper: runs the real secretfs CLI (sources or build, as test/helpers/daemon.ts decides)
+// as a child process, asynchronously, with input and environment of the test's choosing.
+
+import { spawn } from 'node:child_process'
+import { startTestApi } from './api-fixture.js'
+import { cliCommand, type Scope } from './daemon.js'
+
+export interface CliResult {
+  code: number | null
+  stdout: string
+  stderr: string
+  stdoutBytes: Buffer
+}
+
+export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<CliResult> {
+  const cli = cliCommand()
+  return new Promise((resolve, reject) => {
+    const child = spawn(cli.file, [...cli.args, ...args], {
+      env: { ...process.env, ...cli.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    const out: Buffer[] = []
+    let err = ''
+    child.stdout.on('data', (d: Buffer) => out.push(d))
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      const bytes = Buffer.concat(out)
+      resolve({ code, stdout: bytes.toString(), stderr: err, stdoutBytes: bytes })
+    })
+    child.stdin.end(options.input)
+  })
+}
+
+/** A control API in this process and a CLI runner pointed at it with SECRETFS_ADDR. */
+export async function withApi(t: Scope) {
+  const api = await startTestApi(t)
+  const cli = (args: string[], input?: string | Buffer, env: NodeJS.ProcessEnv = {}) =>
+    runCli(args, { env: { SECRETFS_ADDR: api.socketPath, ...env }, ...(input !== undefined && { input }) })
+  return { api, cli }
+}
