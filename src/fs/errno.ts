@@ -32,8 +32,26 @@ const byKind: Record<ErrorKind, number> = {
 /** Errors that are not the caller's doing, and so go to the log. */
 const logged = new Set<ErrorKind>(['integrity', 'internal', 'busy'])
 
+/** Conditions only the filesystem has, with no core error kind. */
+export class FsError extends Error {
+  constructor(readonly errno: 'EBADF' | 'ESTALE', message: string) {
+    super(message)
+  }
+}
+
+/** A handle number the kernel should never have sent. */
+export const badHandle = (): FsError => new FsError('EBADF', 'no such open file')
+
+/**
+ * The kernel opened a name it still had cached, but the core no longer has it (it was deleted or
+ * moved through the control API). ESTALE makes the kernel look the name up afresh and retry the
+ * open once: then `echo x > name` creates the file and `cat name` says ENOENT.
+ */
+export const staleName = (): FsError => new FsError('ESTALE', 'the name is no longer there')
+
 /** The negative errno for `error`, as fuse-native expects. Logs what the operator must see. */
 export function toErrno(error: unknown, log: Logger): number {
+  if (error instanceof FsError) return -E[error.errno]
   if (error instanceof SecretfsError) {
     if (logged.has(error.kind)) log.error('a filesystem request failed', error)
     return -byKind[error.kind]
@@ -41,6 +59,3 @@ export function toErrno(error: unknown, log: Logger): number {
   log.error('a filesystem request failed unexpectedly', error)
   return -E.EIO
 }
-
-/** A handle number the kernel should never have sent (EBADF), a FUSE-only condition. */
-export const EBADF = -E.EBADF

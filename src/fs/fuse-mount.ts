@@ -1,6 +1,6 @@
 // Mounts a SecretFs with fuse-native: private to the daemon's user (no allow_other), and with
-// no kernel caching of attributes or names, so a write made through the core (the control API)
-// is seen by the very next stat or read on the mount.
+// kernel caching limited so that a write made through the core (the control API) is seen by the
+// very next stat or read on the mount.
 
 import type FuseNative from 'fuse-native'
 import type { FuseOptions } from 'fuse-native'
@@ -24,7 +24,13 @@ export const FUSE_OPTIONS: FuseOptions = {
   fsname: ['secretfs', ...EXTRA_LIBFUSE_OPTIONS].join(','),
   // /proc/mounts lists the mount as fuse.secretfs.
   subtype: 'secretfs',
-  entryTimeout: '0',
+  // Names are cached for 1 s (as gocryptfs does), which spares a lookup of every directory on a
+  // path on every access. No answer comes from that cache: each request still carries its path
+  // and is answered by the core, an open of a name the core no longer has is retried after a
+  // fresh lookup (ESTALE), mkdir and O_EXCL always look up afresh, and misses are never cached
+  // (libfuse's negative_timeout is 0). Attributes are never cached, so stat is always current;
+  // contents cannot be (direct_io, above).
+  entryTimeout: '1',
   attrTimeout: '0',
   kernelCache: false,
   autoCache: false,

@@ -9,10 +9,11 @@ import type { Core } from '../core/core.js'
 import { isDir, isKind, notDir, notFound, readOnly, unsupported } from '../errors.js'
 import type { Logger } from '../log.js'
 import { Attributes } from './attributes.js'
-import { EBADF, toErrno } from './errno.js'
+import { badHandle, staleName, toErrno } from './errno.js'
 import { FileHandle } from './file-handle.js'
 import { checkName, isProbeAtRoot, parentOf, parseFsPath } from './fs-paths.js'
 import { HandleTable } from './handle-table.js'
+import { HotLoop } from './hot-loop.js'
 
 const { O_RDONLY, O_TRUNC, O_APPEND } = constants
 const O_ACCMODE = 3 // not in node's constants
@@ -30,6 +31,7 @@ export class SecretFs {
   readonly #attrs: Attributes
   readonly #handles = new HandleTable()
   readonly #inFlight = new Set<Promise<unknown>>()
+  readonly #hot = new HotLoop()
   readonly #store = (path: string, value: Buffer): Promise<void> => this.#core.write(path, value)
 
   constructor(options: SecretFsOptions) {
@@ -97,15 +99,16 @@ export class SecretFs {
       const value = await this.#core.read(p.logical).then(
         (r) => r.value,
         (e: unknown) => {
-          if (isKind(e, 'not-found') && this.#handles.pending(p.logical)) return EMPTY // not yet committed
-          throw e
+          if (!isKind(e, 'not-found')) throw e
+          if (this.#handles.pending(p.logical)) return EMPTY // created, not yet committed
+          throw staleName()
         },
       )
       return this.#handles.add(new FileHandle(p.logical, value, { writable: false }))
     }
     const pending = this.#handles.pending(p.logical)
     const info = await this.#core.stat(p.logical)
-    if (!info && !pending) throw notFound()
+    if (!info && !pending) throw staleName()
     if (info?.kind === 'dir') throw isDir()
     if (info?.readOnly || info?.generated) throw readOnly('this file is read-only')
     // Copy on open: the writer edits its own copy, published whole when it is closed.
@@ -223,18 +226,19 @@ export class SecretFs {
 
   #handle(fd: number): FileHandle {
     const handle = this.#handles.get(fd)
-    if (!handle) throw new BadHandle()
+    if (!handle) throw badHandle()
     return handle
   }
 
   #writer(fd: number): FileHandle {
     const handle = this.#handle(fd)
-    if (!handle.writable) throw new BadHandle()
+    if (!handle.writable) throw badHandle()
     return handle
   }
 
   /** Runs an async request and answers the kernel: its value, or the errno of what it threw. */
   #run<T>(work: () => Promise<T>, answer: (value: T) => void, fail: (errno: number) => void): void {
+    this.#hot.touch()
     const request = work().then(answer, (e: unknown) => fail(this.#errno(e)))
     this.#inFlight.add(request)
     void request.finally(() => this.#inFlight.delete(request))
@@ -242,6 +246,7 @@ export class SecretFs {
 
   /** The same for requests served from memory (reads and writes of an open file). */
   #now<T>(work: () => T, answer: (value: T) => void, fail: (errno: number) => void): void {
+    this.#hot.touch()
     let value: T
     try {
       value = work()
@@ -252,11 +257,9 @@ export class SecretFs {
   }
 
   #errno(e: unknown): number {
-    return e instanceof BadHandle ? EBADF : toErrno(e, this.#log)
+    return toErrno(e, this.#log)
   }
 }
-
-class BadHandle extends Error {}
 
 function refuse(message: string): never {
   throw unsupported(message)

@@ -31,6 +31,18 @@ t.test('a core write is seen by the very next cat and stat, however sizes change
   t.equal((await root('cat secret/made/f')).stdout, 'new')
 })
 
+t.test('names the kernel still has cached, but the core removed, behave as gone', async (t) => {
+  await core.write('secret/cached', Buffer.from('1'))
+  await core.write('secret/cached2', Buffer.from('2'))
+  t.equal((await root('cat secret/cached secret/cached2')).stdout, '12', 'both names now in the kernel cache')
+  await core.delete('secret/cached')
+  await core.delete('secret/cached2')
+  t.match((await root('cat secret/cached')).stderr, /No such file or directory/)
+  t.match((await root('stat secret/cached')).stderr, /No such file or directory/)
+  t.equal((await root('echo again > secret/cached && cat secret/cached')).stdout, 'again\n', 'a write creates it anew')
+  t.equal((await root('mkdir secret/cached2 && stat -c %F secret/cached2')).stdout, 'directory\n', 'mkdir looks up afresh')
+})
+
 t.test('a write through the mount is in the core when close returns', async (t) => {
   t.equal((await root('echo written > secret/w')).code, 0)
   t.equal(Buffer.from((await core.read('secret/w')).value).toString(), 'written\n')

@@ -1,0 +1,161 @@
+// Benchmark of the filesystem, side by side in one run with gocryptfs and tmpfs on the same
+// workload: 1,000 secrets of 64 bytes written (create, write, close) and read (open, read, close),
+// and `ls -l` of a directory of 10,000 secrets. secretfs runs on its durable SQLite store.
+// Needs root (for the tmpfs mount), gocryptfs, fusermount.
+// Run: npm run build && node dist/scripts/bench-fs.js [--rounds 3]
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const SECRETS = 1_000
+const LISTED = 10_000
+const VALUE = Buffer.alloc(64, 'v')
+const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 3
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const fromSource = import.meta.url.endsWith('.ts')
+const repo = fromSource ? path.resolve(here, '..') : path.resolve(here, '../..')
+
+interface Target {
+  name: string
+  dir: string
+  stop(): Promise<void>
+}
+
+const now = () => process.hrtime.bigint()
+const seconds = (start: bigint) => Number(now() - start) / 1e9
+
+async function startSecretfs(work: string): Promise<Target> {
+  const data = path.join(work, 'secretfs-data')
+  const key = path.join(work, 'key')
+  const mnt = path.join(work, 'secretfs')
+  fs.writeFileSync(key, Buffer.alloc(32, 7), { mode: 0o600 })
+  const cli = fromSource
+    ? [`--import=${path.join(repo, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')}`, path.join(repo, 'src/cli/main.ts')]
+    : [path.join(repo, 'dist/src/cli/main.js')]
+  const child = spawn(process.execPath, [...cli, 'server', '--mountpoint', mnt, '--data', data, '--key-file', key], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
+  })
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      if (/stop it with/.test(out)) resolve()
+    })
+    child.on('exit', (code) => reject(new Error(`secretfs exited (${code})`)))
+  })
+  return {
+    name: 'secretfs',
+    dir: path.join(mnt, 'secret'),
+    stop: () =>
+      new Promise((resolve) => {
+        child.on('exit', () => resolve())
+        child.kill('SIGTERM')
+      }),
+  }
+}
+
+async function startGocryptfs(work: string): Promise<Target> {
+  const cipher = path.join(work, 'gocryptfs-cipher')
+  const mnt = path.join(work, 'gocryptfs')
+  fs.mkdirSync(cipher)
+  fs.mkdirSync(mnt)
+  execFileSync('gocryptfs', ['-init', '-q', '-extpass', 'echo pw', cipher], { stdio: 'ignore' })
+  execFileSync('gocryptfs', ['-q', '-extpass', 'echo pw', cipher, mnt], { stdio: 'ignore' })
+  return { name: 'gocryptfs', dir: mnt, stop: async () => void execFileSync('fusermount', ['-u', mnt]) }
+}
+
+async function startTmpfs(work: string): Promise<Target> {
+  const mnt = path.join(work, 'tmpfs')
+  fs.mkdirSync(mnt)
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256m,mode=0700', 'tmpfs', mnt])
+  return { name: 'tmpfs', dir: mnt, stop: async () => void execFileSync('umount', [mnt]) }
+}
+
+function writes(dir: string): number {
+  fs.mkdirSync(dir)
+  const start = now()
+  for (let i = 0; i < SECRETS; i++) {
+    const fd = fs.openSync(path.join(dir, `s${i}`), 'w')
+    fs.writeSync(fd, VALUE)
+    fs.closeSync(fd)
+  }
+  return SECRETS / seconds(start)
+}
+
+function reads(dir: string): number {
+  const buf = Buffer.alloc(4096)
+  const start = now()
+  for (let i = 0; i < SECRETS; i++) {
+    const fd = fs.openSync(path.join(dir, `s${i}`), 'r')
+    if (fs.readSync(fd, buf, 0, buf.length, 0) !== VALUE.length) throw new Error('short read')
+    fs.closeSync(fd)
+  }
+  return SECRETS / seconds(start)
+}
+
+async function fill(dir: string): Promise<void> {
+  fs.mkdirSync(dir)
+  for (let i = 0; i < LISTED; i += 100)
+    await Promise.all(Array.from({ length: 100 }, (_, j) => fs.promises.writeFile(path.join(dir, `s${i + j}`), VALUE)))
+}
+
+function listing(dir: string): number {
+  const start = now()
+  const r = spawnSync('ls', ['-l', dir], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 })
+  const elapsed = seconds(start)
+  if (r.status !== 0 || r.stdout.toString().split('\n').length < LISTED) throw new Error('ls -l failed')
+  return elapsed
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the tmpfs yardstick is mounted with mount(8)')
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'secretfs-bench-'))
+  const targets: Target[] = []
+  try {
+    targets.push(await startSecretfs(work), await startGocryptfs(work), await startTmpfs(work))
+    const results = new Map<string, { write: number[]; read: number[]; ls: number[]; again: number[] }>()
+    for (const t of targets) {
+      results.set(t.name, { write: [], read: [], ls: [], again: [] })
+      await fill(path.join(t.dir, 'listed'))
+      listing(path.join(t.dir, 'listed')) // warm-up
+    }
+    // Rounds interleave the targets, so that a slow moment of the machine hits all of them.
+    for (let round = 0; round < rounds; round++)
+      for (const t of targets) {
+        const r = results.get(t.name)!
+        const dir = path.join(t.dir, `round${round}`)
+        r.write.push(writes(dir))
+        r.read.push(reads(dir))
+        // Kernel caches (names, 1 s in both FUSE filesystems) have expired since the last ls.
+        r.ls.push(listing(path.join(t.dir, 'listed')))
+        r.again.push(listing(path.join(t.dir, 'listed')))
+      }
+    const m = (name: string) => {
+      const r = results.get(name)!
+      return { write: median(r.write), read: median(r.read), ls: median(r.ls), again: median(r.again) }
+    }
+    const s = m('secretfs')
+    const g = m('gocryptfs')
+    const tm = m('tmpfs')
+    const col = (x: string) => x.padStart(14)
+    console.log(`median of ${rounds} rounds; ${SECRETS} secrets of ${VALUE.length} bytes; ls -l of ${LISTED}`)
+    console.log(''.padEnd(34) + col('secretfs') + col('gocryptfs') + col('tmpfs') + col('vs gocryptfs') + '  target')
+    const row = (what: string, a: string, b: string, c: string, ratio: number, target: string, ok: boolean) =>
+      console.log(what.padEnd(34) + col(a) + col(b) + col(c) + col(`${ratio.toFixed(2)}x`) + `  ${target} ${ok ? 'met' : 'MISSED'}`)
+    row('write (create, write, close) /s', s.write.toFixed(0), g.write.toFixed(0), tm.write.toFixed(0), s.write / g.write, '>= 1.0x', s.write >= g.write)
+    row('read (open, read, close) /s', s.read.toFixed(0), g.read.toFixed(0), tm.read.toFixed(0), s.read / g.read, '>= 1.5x', s.read >= 1.5 * g.read)
+    row(`ls -l of ${LISTED} (s)`, s.ls.toFixed(3), g.ls.toFixed(3), tm.ls.toFixed(3), s.ls / g.ls, '<= 1.0x', s.ls <= g.ls)
+    row(`  the same, at once again (s)`, s.again.toFixed(3), g.again.toFixed(3), tm.again.toFixed(3), s.again / g.again, '<= 1.0x', s.again <= g.again)
+  } finally {
+    for (const t of targets.reverse()) await t.stop().catch((e: unknown) => console.error(`stopping ${t.name}:`, e))
+    fs.rmSync(work, { recursive: true, force: true })
+  }
+}
+
+await main()
