@@ -3,8 +3,8 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { defaultSocketPath } from '../../src/api/socket-path.js'
-import { coreWith, socketDir, startTestApi } from '../helpers/api-fixture.js'
-import { runCli, withApi } from '../helpers/cli-run.js'
+import { socketDir, startTestApi } from '../helpers/api-fixture.js'
+import { runCli } from '../helpers/cli-run.js'
 
 t.test('a daemon at the default socket is found without SECRETFS_ADDR; --address wins', async (t) => {
   const home = await socketDir(t)

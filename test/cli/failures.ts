@@ -1,9 +1,7 @@
 // The real CLI against a control API served in this process: failures.
-import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { defaultSocketPath } from '../../src/api/socket-path.js'
-import { coreWith, socketDir, startTestApi } from '../helpers/api-fixture.js'
+import { socketDir } from '../helpers/api-fixture.js'
 import { runCli, withApi } from '../helpers/cli-run.js'
 
 t.test('failures that help, and their exit codes', async (t) => {

@@ -1,10 +1,6 @@
 // The real CLI against a control API served in this process: help.
-import fs from 'node:fs/promises'
-import path from 'node:path'
 import t from 'tap'
-import { defaultSocketPath } from '../../src/api/socket-path.js'
-import { coreWith, socketDir, startTestApi } from '../helpers/api-fixture.js'
-import { runCli, withApi } from '../helpers/cli-run.js'
+import { runCli } from '../helpers/cli-run.js'
 
 t.test('--help on every command, and completion', async (t) => {
   for (const c of ['init', 'server', 'status', 'seal', 'unseal', 'rotate', 'mount', 'mounts', 'unmount', 'remount', 'write', 'read', 'list', 'delete']) {

@@ -1,10 +1,8 @@
 // The real CLI against a control API served in this process: seal unseal.
-import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { defaultSocketPath } from '../../src/api/socket-path.js'
-import { coreWith, socketDir, startTestApi } from '../helpers/api-fixture.js'
-import { runCli, withApi } from '../helpers/cli-run.js'
+import { coreWith, startTestApi } from '../helpers/api-fixture.js'
+import { runCli } from '../helpers/cli-run.js'
 
 t.test('status, seal, unseal, rotate', async (t) => {
   const dir = t.testdir({ key: Buffer.alloc(32, 3), wrong: Buffer.alloc(32, 4), pass: 'open sesame\n' })

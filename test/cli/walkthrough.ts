@@ -1,10 +1,7 @@
 // The real CLI against a control API served in this process: walkthrough.
-import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { defaultSocketPath } from '../../src/api/socket-path.js'
-import { coreWith, socketDir, startTestApi } from '../helpers/api-fixture.js'
-import { runCli, withApi } from '../helpers/cli-run.js'
+import { withApi } from '../helpers/cli-run.js'
 
 t.test('the seed walkthrough, word for word', async (t) => {
   const { api, cli } = await withApi(t)
