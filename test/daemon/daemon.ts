@@ -32,12 +32,11 @@ t.test('a real store: initialised on first start, unsealed from a key file, kept
   t.match(first.stderr(), /initialised a new store/)
   t.equal((await sh('mkdir -p secret/a && echo durable > secret/a/b', { cwd: mountpoint })).code, 0)
   // A writer still holding its file open when the daemon is stopped: its write is finished.
-  const writer = sh(`python3 -c "
-import os, sys, time
-fd = os.open('secret/open', os.O_WRONLY | os.O_CREAT)
-os.write(fd, b'in flight')
-print('written', flush=True)
-time.sleep(3)"`, { cwd: mountpoint })
+  const writer = sh(`node -e "
+const fs = require('fs')
+const fd = fs.openSync('secret/open', 'w')
+fs.writeSync(fd, 'in flight')
+setTimeout(() => {}, 3000)"`, { cwd: mountpoint })
   await new Promise((r) => setTimeout(r, 1000))
   t.same(await first.stop(), { code: 0, signal: null })
   await writer
