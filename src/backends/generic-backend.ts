@@ -55,6 +55,16 @@ export class GenericBackend implements Backend {
     return raw && decode(raw)
   }
 
+  /** Whether `path` is a directory: it has a marker or anything beneath it. */
+  async #isDir(path: string): Promise<boolean> {
+    return path === '' || (await this.#storage.list(dirPrefix(path), 1)).length > 0
+  }
+
+  /** Whether the directory `path` holds anything but its marker. */
+  async #hasChildren(path: string): Promise<boolean> {
+    return (await this.#storage.list(dirPrefix(path), 2)).some((n) => n !== MARKER)
+  }
+
   /** The children of a directory, without its marker; undefined if it does not exist. */
   async #children(path: string): Promise<string[] | undefined> {
     const names = await this.#storage.list(dirPrefix(path))
@@ -69,14 +79,14 @@ export class GenericBackend implements Backend {
     if (path === '') return dirInfo(new Date(0))
     const marker = await this.#record(markerOf(path))
     if (marker) return dirInfo(marker.modified)
-    if ((await this.#children(path)) !== undefined) return dirInfo(new Date())
+    if (await this.#isDir(path)) return dirInfo(new Date())
     return undefined
   }
 
   async read(path: string): Promise<ReadResult> {
     const record = await this.#record(path)
     if (record) return record
-    if (path === '' || (await this.#children(path)) !== undefined) throw isDir()
+    if (await this.#isDir(path)) throw isDir()
     throw notFound()
   }
 
@@ -93,30 +103,29 @@ export class GenericBackend implements Backend {
       throw tooLarge(`a secret is limited to ${this.#maxValueSize} bytes; this one has ${value.length}`)
     await this.#checkAncestors(path)
     const old = await this.#record(path)
-    if (!old && (await this.#children(path)) !== undefined) throw isDir()
+    if (!old && (await this.#isDir(path))) throw isDir()
     const now = new Date()
     await this.#storage.put(path, encode({ created: old?.created ?? now, modified: now, value }))
   }
 
   async delete(path: string): Promise<void> {
     if (await this.#record(path)) return this.#storage.delete(path)
-    if (path === '' || (await this.#children(path)) !== undefined) throw isDir()
+    if (await this.#isDir(path)) throw isDir()
     throw notFound()
   }
 
   async mkdir(path: string): Promise<void> {
     if (path === '') throw exists()
     await this.#checkAncestors(path)
-    if ((await this.#record(path)) || (await this.#children(path)) !== undefined) throw exists()
+    if ((await this.#record(path)) || (await this.#isDir(path))) throw exists()
     const now = new Date()
     await this.#storage.put(markerOf(path), encode({ created: now, modified: now, value: new Uint8Array() }))
   }
 
   async rmdir(path: string): Promise<void> {
     if (path === '') throw invalid('the top of a mount cannot be removed')
-    const children = await this.#children(path)
-    if (children === undefined) throw (await this.#record(path)) ? notDir() : notFound()
-    if (children.length > 0) throw notEmpty()
+    if (!(await this.#isDir(path))) throw (await this.#record(path)) ? notDir() : notFound()
+    if (await this.#hasChildren(path)) throw notEmpty()
     await this.#storage.delete(markerOf(path))
   }
 
@@ -134,10 +143,10 @@ export class GenericBackend implements Backend {
       ])
       return
     }
-    if ((await this.#children(from)) === undefined) throw notFound()
+    if (!(await this.#isDir(from))) throw notFound()
     if (to.startsWith(from + '/')) throw invalid('a directory cannot move inside itself')
     if (target?.kind === 'file') throw notDir()
-    if (target?.kind === 'dir' && (await this.#children(to))!.length > 0) throw notEmpty()
+    if (target?.kind === 'dir' && (await this.#hasChildren(to))) throw notEmpty()
     // Names and values are sealed with their paths, so every entry beneath is rewritten.
     const ops: BarrierOp[] = [{ op: 'delete-prefix', prefix: dirPrefix(to) }]
     for (const key of await walk(this.#storage, dirPrefix(from))) {

@@ -29,8 +29,8 @@ export class BarrierView implements StorageView {
     return this.#barrier.delete(this.#prefix + path)
   }
 
-  list(prefix: string): Promise<string[]> {
-    return this.#barrier.list(this.#prefix + prefix)
+  list(prefix: string, limit?: number): Promise<string[]> {
+    return this.#barrier.list(this.#prefix + prefix, limit)
   }
 
   batch(ops: BarrierOp[]): Promise<void> {

@@ -12,8 +12,11 @@ export interface Barrier {
   get(path: string): Promise<Uint8Array | undefined>
   put(path: string, value: Uint8Array): Promise<void>
   delete(path: string): Promise<void>
-  /** Immediate children of the directory `prefix` ('' or ending in '/'), sorted; directories end in '/'. */
-  list(prefix: string): Promise<string[]>
+  /**
+   * Immediate children of the directory `prefix` ('' or ending in '/'), sorted; directories end in
+   * '/'. With `limit`, at most that many, in no particular order.
+   */
+  list(prefix: string, limit?: number): Promise<string[]>
   /** Applies every op or none. */
   batch(ops: BarrierOp[]): Promise<void>
 }

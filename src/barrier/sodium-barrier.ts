@@ -141,10 +141,10 @@ export class SodiumBarrier implements Barrier {
     return this.batch([{ op: 'delete', path }])
   }
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, limit?: number): Promise<string[]> {
     checkDir(prefix)
     const { paths } = this.#unsealed()
-    const children = await this.#storage.list(DATA + paths.encodeDir(prefix))
+    const children = await this.#storage.list(DATA + paths.encodeDir(prefix), limit)
     return children
       .map((c) => (c.endsWith('/') ? paths.decodeName(prefix, c.slice(0, -1)) + '/' : paths.decodeName(prefix, c)))
       .sort()

@@ -18,9 +18,9 @@ export class MemoryStorage implements Storage {
     this.#entries.delete(key)
   }
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, limit = Infinity): Promise<string[]> {
     const keys = [...this.#entries.keys()].filter((k) => k.startsWith(prefix) && k !== prefix)
-    return childrenOf(prefix, keys.sort())
+    return childrenOf(prefix, keys.sort()).slice(0, limit)
   }
 
   async batch(ops: StorageOp[]): Promise<void> {

@@ -121,13 +121,13 @@ export class SqliteStorage implements Storage {
     for (const p of group) p.resolve()
   }
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, limit = Infinity): Promise<string[]> {
     const end = prefixEnd(prefix)
     const page = 256
     const out: string[] = []
     let from = prefix
     // Files come in pages; on reaching a subdirectory, seek past everything beneath it.
-    for (;;) {
+    while (out.length < limit) {
       const rows = end === undefined ? this.#scanOpen.all(from, page) : this.#scan.all(from, end, page)
       let seek: string | undefined
       for (const { key } of rows) {
@@ -145,8 +145,9 @@ export class SqliteStorage implements Storage {
       }
       if (seek !== undefined) from = seek
       else if (rows.length === page) from = rows[rows.length - 1]!.key + '\0'
-      else return out
+      else break
     }
+    return out.slice(0, limit)
   }
 
   async close(): Promise<void> {

@@ -14,9 +14,10 @@ export interface Storage {
   delete(key: string): Promise<void>
   /**
    * The immediate children of `prefix`, sorted: a key `prefix + 'a'` lists as `a`, and any key
-   * `prefix + 'b/...'` lists once as `b/`.
+   * `prefix + 'b/...'` lists once as `b/`. With `limit`, at most that many (enough to tell whether
+   * a directory is empty without reading all of it).
    */
-  list(prefix: string): Promise<string[]>
+  list(prefix: string, limit?: number): Promise<string[]>
   /** Applies every op or none, durably. */
   batch(ops: StorageOp[]): Promise<void>
   close(): Promise<void>

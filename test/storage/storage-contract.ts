@@ -49,6 +49,8 @@ for (const [name, make] of Object.entries(makers)) {
     const listed = await s.list('big/')
     t.equal(listed.length, 700)
     t.equal(listed.filter((n) => n.endsWith('/')).length, 100)
+    t.equal((await s.list('big/', 5)).length, 5, 'a limit stops the listing early')
+    t.same(await s.list('nope/', 1), [])
   })
 }
 
