@@ -57,10 +57,12 @@ async function runYargs(): Promise<void> {
       (y) =>
         y
           .option('dev', { type: 'boolean', default: false, describe: 'In-memory store, unsealed, for trying things out' })
-          .option('mountpoint', { type: 'string', describe: 'Directory to mount the secrets filesystem on' })
-          .option('data', { type: 'string', describe: 'Data directory of the store' })
-          .option('passphrase-file', { type: 'string', describe: 'Unseal with the passphrase in this file' })
-          .option('key-file', { type: 'string', describe: 'Unseal with the 32-byte key in this file' }),
+          .option('mountpoint', { type: 'string', describe: 'Directory to mount the secrets filesystem on (default: $SECRETFS_MOUNTPOINT; none: serve only the control API)' })
+          .option('data', { type: 'string', describe: 'Data directory of the store (default: $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)' })
+          .option('address', { type: 'string', describe: 'The control socket to listen on (default: $SECRETFS_ADDR, else $XDG_RUNTIME_DIR/secretfs/secretfs.sock or the data directory)' })
+          .option('passphrase-file', { type: 'string', describe: 'Unseal with the passphrase in this file (a new store is created with it)' })
+          .option('key-file', { type: 'string', describe: 'Unseal with the 32-byte key in this file (a new store is created with it)' })
+          .option('sealed', { type: 'boolean', default: false, describe: 'Start sealed; unseal later with `secretfs unseal`' }),
       async (argv) => (await import('./commands/server.js')).run(argv),
     )
     .command(

@@ -5,16 +5,22 @@ import type { Core } from '../core/core.js'
 import type { Fuse } from '../fs/fuse-mount.js'
 import { describe, type Logger } from '../log.js'
 import { loadFuse } from './fuse-library.js'
+import { serveControlApi } from './api-service.js'
 import { serveFilesystem, type Service } from './filesystem-service.js'
 
 export interface DaemonOptions {
   core: Core
-  mountpoint: string
+  /** Where to mount the filesystem; without one, only the control API is served. */
+  mountpoint?: string
+  /** The control API's Unix socket. */
+  socketPath: string
   log: Logger
   /** User-facing lines (stdout). */
   print: (line: string) => void
   /** How the store was opened, for the start-up message. */
   mode: string
+  /** Lines to print once the services run, before the last start-up line. */
+  hints?: string[]
   /** fuse-native, when already loaded; loaded (with its system checks) otherwise. */
   fuse?: Fuse
 }
@@ -32,7 +38,7 @@ export class Daemon {
   static async start(options: DaemonOptions): Promise<Daemon> {
     const daemon = new Daemon(options)
     try {
-      await daemon.#startServices(options.fuse ?? (await loadFuse()))
+      await daemon.#startServices()
     } catch (e) {
       await daemon.#stopServices()
       throw e
@@ -44,10 +50,14 @@ export class Daemon {
     return this.#services
   }
 
-  async #startServices(fuse: Fuse): Promise<void> {
-    const { core, mountpoint, log } = this.#options
-    this.#services.push(await serveFilesystem(core, mountpoint, fuse, log))
-    // The control API joins here, as one more service: this.#services.push(await serveControlSocket(core, ...))
+  async #startServices(): Promise<void> {
+    const { core, mountpoint, socketPath, log } = this.#options
+    if (mountpoint !== undefined) {
+      const fuse = this.#options.fuse ?? (await loadFuse())
+      this.#services.push(await serveFilesystem(core, mountpoint, fuse, log))
+    }
+    // Started last, so stopped first: no API request arrives while the filesystem unmounts.
+    this.#services.push(await serveControlApi(core, socketPath, log))
   }
 
   /** Stops the services (last started first), then seals and closes the core. Idempotent. */
@@ -96,6 +106,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   try {
     daemon = await Daemon.start(options)
     for (const s of daemon.services) print(`secretfs: ${s.name} ${s.where} (${options.mode})`)
+    for (const line of options.hints ?? []) print(line)
     print(`secretfs: running as pid ${process.pid}; stop it with Ctrl-C or: kill -TERM ${process.pid}`)
     await signalled
     await daemon.stop()

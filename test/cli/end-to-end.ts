@@ -7,16 +7,6 @@ import { defaultSocketPath } from '../../src/api/socket-path.js'
 import { runCli } from '../helpers/cli-run.js'
 import { sh, startDaemon, tempDir, type Scope } from '../helpers/daemon.js'
 
-// Until the daemon serves the control API (src/daemon/ starts src/api/api-server.ts), there is no
-// socket for the CLI to talk to. The guard reads the source, so it lifts itself on integration.
-const daemonSource = await Promise.all(
-  ['daemon.ts', 'control-service.ts', 'api-service.ts'].map((f) =>
-    fs.readFile(new URL(`../../src/daemon/${f}`, import.meta.url), 'utf8').catch(() => ''),
-  ),
-)
-const served = daemonSource.some((s) => s.includes('startApiServer'))
-if (!served) t.comment('SKIP: the daemon does not serve the control API yet (no startApiServer in src/daemon/)')
-
 /** A home of its own, so that the default socket is private to the test and found without SECRETFS_ADDR. */
 async function isolatedEnv(t: Scope): Promise<NodeJS.ProcessEnv> {
   const home = await tempDir(t, 'sfs-e2e-')
@@ -34,7 +24,7 @@ async function waitForSocket(env: NodeJS.ProcessEnv): Promise<string> {
   throw new Error(`the daemon did not listen on ${sock}`)
 }
 
-t.test('the seed walkthrough against the dev server, found without SECRETFS_ADDR', { skip: !served }, async (t) => {
+t.test('the seed walkthrough against the dev server, found without SECRETFS_ADDR', async (t) => {
   const env = await isolatedEnv(t)
   const daemon = await startDaemon(t, { args: ['--dev'], env })
   await waitForSocket(env)
@@ -67,7 +57,7 @@ t.test('the seed walkthrough against the dev server, found without SECRETFS_ADDR
   t.equal((await sh(`ls ${mnt}/moved`)).stdout, '', 'unmount deleted the data')
 })
 
-t.test('seal and unseal; the same store restarted keeps everything', { skip: !served }, async (t) => {
+t.test('seal and unseal; the same store restarted keeps everything', async (t) => {
   const env = await isolatedEnv(t)
   const data = path.join(env.HOME!, 'data')
   const key = path.join(env.HOME!, 'key')

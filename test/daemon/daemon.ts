@@ -104,7 +104,42 @@ t.test('without fusermount, the daemon says what to install', async (t) => {
 
 t.test('usage errors are plain messages', async (t) => {
   const none = await startDaemon(t, { args: [], wait: 'exit' })
-  t.match(none.stderr(), /--data DIR, or try secretfs with --dev/)
+  t.match(none.stderr(), /no terminal to ask for the passphrase.*--sealed/)
   const both = await startDaemon(t, { args: ['--data', '/tmp/x', '--key-file', 'a', '--passphrase-file', 'b'], wait: 'exit' })
-  t.match(both.stderr(), /one of --passphrase-file FILE or --key-file FILE/)
+  t.match(both.stderr(), /either --passphrase-file or --key-file, not both/)
+})
+
+t.test('--sealed: a store made by init starts sealed; the mount and the API refuse until unsealed', async (t) => {
+  const dir = await tempDir(t)
+  const data = path.join(dir, 'data')
+  const key = path.join(dir, 'key')
+  const { runCli } = await import('../helpers/cli-run.js')
+  t.equal((await runCli(['init', '--data', data, '--key-file', key])).code, 0)
+  const d = await startDaemon(t, { args: ['--data', data, '--sealed'] })
+  t.match(d.stdout(), /sealed: unseal it with `secretfs unseal`/)
+  const env = { SECRETFS_ADDR: d.socketPath }
+  t.match((await runCli(['read', 'secret/x'], { env })).stderr, /secretfs is sealed/)
+  t.not((await sh('ls secret', { cwd: d.mountpoint })).code, 0, 'the mount refuses while sealed')
+  t.equal((await runCli(['unseal', '--key-file', key], { env })).code, 0)
+  t.equal((await sh('echo v > secret/x && cat secret/x', { cwd: d.mountpoint })).stdout, 'v\n')
+})
+
+t.test('--sealed without a store says how to make one', async (t) => {
+  const data = path.join(await tempDir(t), 'data')
+  const d = await startDaemon(t, { args: ['--data', data, '--sealed'], wait: 'exit' })
+  t.equal((await d.exited).code, 1)
+  t.match(d.stderr(), new RegExp(`no store in ${data} yet; create one with: secretfs init --data ${data}`))
+})
+
+t.test('without --mountpoint only the control API is served; --address gets the export line', async (t) => {
+  const sock = path.join(await tempDir(t), 'elsewhere.sock')
+  const d = await startDaemon(t, { args: ['--dev', '--address', sock], mountpoint: false })
+  t.notMatch(d.stdout(), /mounted at/)
+  t.match(d.stdout(), `control API listening on ${sock}`)
+  t.match(d.stdout(), `export SECRETFS_ADDR='${sock}'`)
+  t.equal((await fs.stat(sock)).mode & 0o777, 0o600, 'the socket is 0600')
+  const { runCli } = await import('../helpers/cli-run.js')
+  const r = await runCli(['mounts'], { env: { SECRETFS_ADDR: sock } })
+  t.match(r.stdout, /^Path +Type +Description\nsecret\/ +generic +generic secret storage\nsys\/ +system/)
+  t.same(await d.stop(), { code: 0, signal: null })
 })

@@ -59,6 +59,8 @@ export interface Exit {
 
 export interface DaemonProcess {
   readonly mountpoint: string
+  /** The control API's socket (SECRETFS_ADDR for the CLI). */
+  readonly socketPath: string
   readonly child: ChildProcess
   readonly exited: Promise<Exit>
   stdout(): string
@@ -86,8 +88,10 @@ export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promis
   const cli = cliCommand(options.built)
   const args = [...cli.args, 'server', ...(options.args ?? ['--dev'])]
   if (mountpoint) args.push('--mountpoint', mountpoint)
+  // Each daemon gets its own socket, so that tests never meet at the default one.
+  const socketPath = options.env?.SECRETFS_ADDR ?? path.join(await tempDir(t, 'secretfs-sock-'), 'api', 'secretfs.sock')
   const child = spawn(cli.file, args, {
-    env: { ...process.env, ...cli.env, ...options.env },
+    env: { ...process.env, ...cli.env, SECRETFS_ADDR: socketPath, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -109,7 +113,7 @@ export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promis
     }
     if (mountpoint && (await isMounted(mountpoint))) await forceUnmount(mountpoint)
   })
-  const daemon: DaemonProcess = { mountpoint, child, exited, stdout: () => out, stderr: () => err, stop }
+  const daemon: DaemonProcess = { mountpoint, socketPath, child, exited, stdout: () => out, stderr: () => err, stop }
   const timeoutMs = options.timeoutMs ?? 60_000
   if (options.wait === 'exit') {
     await withTimeout(exited, timeoutMs, () => `the daemon did not exit; stderr:\n${err}`)
@@ -119,7 +123,7 @@ export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promis
     new Promise<void>((resolve, reject) => {
       const check = () => {
         // The last line of the start-up message, printed once every service is up.
-        if (/mounted at [^]*stop it with/.test(out)) resolve()
+        if (/stop it with/.test(out)) resolve()
       }
       child.stdout!.on('data', check)
       void exited.then((e) => reject(new Error(`the daemon exited (${e.code ?? e.signal}) before mounting; stderr:\n${err}`)))

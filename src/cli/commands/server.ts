@@ -1,15 +1,24 @@
-// `secretfs server`: runs the daemon in the foreground over a dev (in-memory) or on-disk store.
+// `secretfs server`: runs the daemon in the foreground over a dev (in-memory) or on-disk store,
+// serving the filesystem (with --mountpoint) and the control API.
 
+import { defaultSocketPath, parseAddress, socketCandidates } from '../../api/socket-path.js'
+import type { Unlock } from '../../barrier/seal-config.js'
+import { defaultDataDir } from '../../config/defaults.js'
+import { Core } from '../../core/core.js'
 import { DaemonError } from '../../daemon/daemon-error.js'
 import { runDaemon } from '../../daemon/daemon.js'
 import { openCore } from '../../daemon/open-core.js'
 import { SecretfsError } from '../../errors.js'
 import { stderrLogger } from '../../log.js'
+import { CliError } from '../cli-error.js'
+import { readUnlock, wipe } from '../unlock-input.js'
 
 export interface ServerArgs {
   dev: boolean
+  sealed: boolean
   mountpoint?: string
   data?: string
+  address?: string
   passphraseFile?: string
   keyFile?: string
 }
@@ -17,25 +26,67 @@ export interface ServerArgs {
 export async function run(args: ServerArgs): Promise<void> {
   process.umask(0o077)
   const log = stderrLogger
+  const env = process.env
   try {
-    if (!args.mountpoint) throw new DaemonError('name the directory to mount on with --mountpoint DIR')
-    const core = await openCore({
-      dev: args.dev,
+    const mountpoint = args.mountpoint ?? env.SECRETFS_MOUNTPOINT
+    const address = args.address ?? env.SECRETFS_ADDR
+    const socketPath = address ? parseAddress(address) : defaultSocketPath()
+    const core = args.dev ? await devCore(args) : await storeCore(args)
+    const mode = args.dev
+      ? 'dev mode: in-memory store, unsealed; everything is lost when it stops'
+      : core.sealed
+        ? 'sealed: unseal it with `secretfs unseal`'
+        : 'store unsealed'
+    const print = (line: string) => console.log(line)
+    // The CLI looks for the socket where a daemon with default settings listens; elsewhere, it
+    // must be told, as `vault server -dev` tells.
+    const found = !address || socketCandidates().includes(socketPath)
+    const code = await runDaemon({
+      core,
+      ...(mountpoint !== undefined && { mountpoint }),
+      socketPath,
       log,
-      ...(args.data !== undefined && { data: args.data }),
+      mode,
+      print,
+      hints: found ? [] : [`secretfs: to use the CLI, run: export SECRETFS_ADDR='${socketPath}'`],
+    })
+    process.exit(code)
+  } catch (e) {
+    if (e instanceof DaemonError || e instanceof SecretfsError || e instanceof CliError) {
+      process.stderr.write(`secretfs server: ${e.message}\n${e instanceof CliError && e.hint ? e.hint + '\n' : ''}`)
+      process.exit(e instanceof CliError ? e.exitCode : 1)
+    }
+    throw e
+  }
+}
+
+function devCore(args: ServerArgs): Promise<Core> {
+  if (args.data !== undefined || args.sealed || args.passphraseFile !== undefined || args.keyFile !== undefined)
+    throw new DaemonError('--dev keeps everything in memory, unsealed; it takes no --data, --sealed or unseal flags')
+  return Core.dev({ log: stderrLogger })
+}
+
+async function storeCore(args: ServerArgs): Promise<Core> {
+  const data = args.data ?? process.env.SECRETFS_DATA ?? defaultDataDir()
+  if (!data) throw new DaemonError('name a data directory with --data DIR, or try secretfs with --dev')
+  let unlock: Unlock | undefined
+  if (args.sealed) {
+    if (args.passphraseFile !== undefined || args.keyFile !== undefined)
+      throw new DaemonError('--sealed starts without unsealing; it takes no --passphrase-file or --key-file')
+  } else {
+    if (args.passphraseFile === undefined && args.keyFile === undefined && !process.stdin.isTTY)
+      throw new DaemonError(
+        'there is no terminal to ask for the passphrase: give --passphrase-file FILE or --key-file FILE, ' +
+          'or start with --sealed and run `secretfs unseal`',
+      )
+    unlock = await readUnlock({
       ...(args.passphraseFile !== undefined && { passphraseFile: args.passphraseFile }),
       ...(args.keyFile !== undefined && { keyFile: args.keyFile }),
     })
-    const mode = args.dev
-      ? 'dev mode: in-memory store, unsealed; everything is lost when it stops'
-      : 'store unsealed'
-    const code = await runDaemon({ core, mountpoint: args.mountpoint, log, mode, print: (line) => console.log(line) })
-    process.exit(code)
-  } catch (e) {
-    if (e instanceof DaemonError || e instanceof SecretfsError) {
-      process.stderr.write(`secretfs server: ${e.message}\n`)
-      process.exit(1)
-    }
-    throw e
+  }
+  try {
+    return await openCore({ data, log: stderrLogger, ...(unlock && { unlock }) })
+  } finally {
+    if (unlock) wipe(unlock)
   }
 }
