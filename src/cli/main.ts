@@ -68,7 +68,7 @@ async function runYargs(): Promise<void> {
     .command(
       'init',
       'Create a new store in the data directory (asks for a passphrase twice, or use a file)',
-      (y) => unlockFlags(y.option('data', { type: 'string', describe: 'Data directory (default: $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)' })),
+      (y) => unlockFlags(y.option('data', { type: 'string', describe: 'Data directory (default: $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)' })),
       run(() => import('./commands/init.js')),
     )
     .command('status', 'Show whether the daemon is initialised and sealed', (y) => format(address(y)), run(() => import('./commands/status.js')))

@@ -1,15 +1,19 @@
 // Where secretfs keeps things by default: the data directory and the store file in it. Shared by
 // the daemon and the CLI, so it imports nothing heavier than node:path.
 
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 
 /** The store's file inside a data directory. */
 export const STORE_FILE = 'secretfs.db'
 
 export type Env = Record<string, string | undefined>
 
-/** $XDG_DATA_HOME/secretfs, else ~/.local/share/secretfs; undefined when neither can be known. */
+/**
+ * $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs, else ~/.local/share/secretfs; undefined when none
+ * can be known.
+ */
 export function defaultDataDir(env: Env = process.env): string | undefined {
+  if (env.SECRETFS_DATA) return resolve(env.SECRETFS_DATA)
   const xdg = env.XDG_DATA_HOME
   if (xdg && xdg.startsWith('/')) return join(xdg, 'secretfs')
   const home = env.HOME

@@ -67,7 +67,7 @@ function devCore(args: ServerArgs): Promise<Core> {
 }
 
 async function storeCore(args: ServerArgs): Promise<Core> {
-  const data = args.data ?? process.env.SECRETFS_DATA ?? defaultDataDir()
+  const data = args.data ?? defaultDataDir()
   if (!data) throw new DaemonError('name a data directory with --data DIR, or try secretfs with --dev')
   let unlock: Unlock | undefined
   if (args.sealed) {
