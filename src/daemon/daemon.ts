@@ -105,7 +105,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   process.on('unhandledRejection', onCrash)
   try {
     daemon = await Daemon.start(options)
-    for (const s of daemon.services) print(`secretfs: ${s.name} ${s.where} (${options.mode})`)
+    for (const s of daemon.services) print(`secretfs: ${s.name} ${s.where}`)
+    print(`secretfs: ${options.mode}`)
     for (const line of options.hints ?? []) print(line)
     print(`secretfs: running as pid ${process.pid}; stop it with Ctrl-C or: kill -TERM ${process.pid}`)
     await signalled
