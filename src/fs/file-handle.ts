@@ -19,6 +19,11 @@ export class FileHandle {
   #committed = 0
   /** Written or truncated since open (not counting O_TRUNC or create at open). */
   #touched = false
+  /** Closed (flushed) once before anything was written: see `awaitingRelease`. */
+  #closedUnwritten = false
+  #release!: () => void
+  /** Resolves when the handle is released (its last descriptor closed) and disposed. */
+  readonly released = new Promise<void>((resolve) => (this.#release = resolve))
   /** Commits of this handle run one after another. */
   #commitChain: Promise<unknown> = Promise.resolve()
 
@@ -49,6 +54,19 @@ export class FileHandle {
    */
   get touched(): boolean {
     return this.#touched
+  }
+
+  /** Notes a close of one descriptor; see `awaitingRelease`. */
+  flushed(): void {
+    if (!this.#touched) this.#closedUnwritten = true
+  }
+
+  /**
+   * Emptied or created at open, then closed without a write: either `: > f` (the release follows
+   * at once, and commits the empty file) or a shell redirection about to write through a dup.
+   */
+  get awaitingRelease(): boolean {
+    return this.#closedUnwritten && !this.#touched && this.dirty
   }
 
   /** Resolves once no commit of this handle is in progress. */
@@ -104,6 +122,7 @@ export class FileHandle {
 
   /** Forgets the content (zeroed: it is a secret). */
   dispose(): void {
+    this.#release()
     this.#buffer.fill(0)
     this.#buffer = Buffer.alloc(0)
     this.#length = 0

@@ -4,6 +4,7 @@
 // errno.ts.
 
 import { constants } from 'node:fs'
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Operations, Stat } from 'fuse-native'
 import type { Core } from '../core/core.js'
 import { isDir, isKind, notDir, notFound, readOnly, unsupported } from '../errors.js'
@@ -18,6 +19,8 @@ import { HotLoop } from './hot-loop.js'
 const { O_RDONLY, O_TRUNC, O_APPEND } = constants
 const O_ACCMODE = 3 // not in node's constants
 const EMPTY = new Uint8Array(0)
+/** How long a reader waits for the release of a file emptied and closed (see open). */
+const RELEASE_GRACE_MS = 100
 
 export interface SecretFsOptions {
   core: Core
@@ -93,8 +96,14 @@ export class SecretFs {
     const p = parseFsPath(fusePath)
     if (p.logical === '' || p.atTop) throw isDir()
     if ((flags & O_ACCMODE) === O_RDONLY) {
-      // A writer's close may be committing right now; read what it publishes.
-      for (const w of this.#handles.writersUnder(p.logical)) if (w.path === p.logical) await w.settled()
+      // A writer's close may be committing right now; read what it publishes. A file emptied and
+      // closed (`: > f`) is committed by its release, which the kernel sends just after close
+      // returns: give it a moment, so that `: > f; cat f` shows the empty file.
+      for (const w of this.#handles.writersUnder(p.logical)) {
+        if (w.path !== p.logical) continue
+        if (w.awaitingRelease) await Promise.race([w.released, delay(RELEASE_GRACE_MS)])
+        await w.settled()
+      }
       // One read per open: generated content is made here, once, and served from the handle.
       const value = await this.#core.read(p.logical).then(
         (r) => r.value,
@@ -139,7 +148,9 @@ export class SecretFs {
    */
   async flush(fd: number): Promise<void> {
     const handle = this.#handle(fd)
-    if (handle.writable && handle.touched) await handle.commit(this.#store)
+    if (!handle.writable) return
+    if (handle.touched) await handle.commit(this.#store)
+    else handle.flushed()
   }
 
   async commit(fd: number): Promise<void> {

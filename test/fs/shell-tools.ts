@@ -133,6 +133,10 @@ console.log('after:', fs.readFileSync('f', 'utf8'))"`)
   // A shell redirection flushes before the first write (dup2, then close): no empty version.
   const s = await run(`printf old > g && (sleep 0.3; echo new) > g & sleep 0.15; cat g; wait; cat g`)
   t.equal(s.stdout, 'old' + 'new\n', s.stderr)
+  // Emptied and closed: visible at once, every time.
+  let empty = 0
+  for (let i = 0; i < 20; i++) if ((await run('echo 12 > h && : > h && wc -c < h && cat h')).stdout === '0\n') empty++
+  t.equal(empty, 20, '`: > h` then a read sees the empty file')
 })
 
 t.test('a commit that fails is reported by close (EFBIG), and nothing is stored', async (t) => {
