@@ -95,15 +95,15 @@ export class SecretFs {
   async open(fusePath: string, flags: number): Promise<number> {
     const p = parseFsPath(fusePath)
     if (p.logical === '' || p.atTop) throw isDir()
+    // A writer's close may be committing right now; start from what it publishes. A file emptied
+    // and closed (`: > f`) is committed by its release, which the kernel sends just after close
+    // returns: give it a moment, so that `: > f; cat f` shows the empty file.
+    for (const w of this.#handles.writersUnder(p.logical)) {
+      if (w.path !== p.logical) continue
+      if (w.awaitingRelease) await Promise.race([w.released, delay(RELEASE_GRACE_MS)])
+      await w.settled()
+    }
     if ((flags & O_ACCMODE) === O_RDONLY) {
-      // A writer's close may be committing right now; read what it publishes. A file emptied and
-      // closed (`: > f`) is committed by its release, which the kernel sends just after close
-      // returns: give it a moment, so that `: > f; cat f` shows the empty file.
-      for (const w of this.#handles.writersUnder(p.logical)) {
-        if (w.path !== p.logical) continue
-        if (w.awaitingRelease) await Promise.race([w.released, delay(RELEASE_GRACE_MS)])
-        await w.settled()
-      }
       // One read per open: generated content is made here, once, and served from the handle.
       const value = await this.#core.read(p.logical).then(
         (r) => r.value,
