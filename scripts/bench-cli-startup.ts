@@ -63,9 +63,16 @@ async function main(): Promise<void> {
     console.log(`${runs} runs each, interleaved; wall ms\n`)
     console.log('case'.padEnd(40) + 'median'.padStart(8) + 'p90'.padStart(8) + '  × yardstick')
     for (const [name, xs] of results)
-      console.log(name.padEnd(40) + median(xs).toFixed(1).padStart(8) + p90(xs).toFixed(1).padStart(8) + `  ${(median(xs) / yard).toFixed(2)}`)
+      console.log(
+        name.padEnd(40) +
+          median(xs).toFixed(1).padStart(8) +
+          p90(xs).toFixed(1).padStart(8) +
+          `  ${(median(xs) / yard).toFixed(2)}`,
+      )
     const read = median(results.get('secretfs read secret/x')!)
-    console.log(`\nsecretfs read secret/x: median ${read.toFixed(0)} ms (target ≤ 150 ms): ${read <= 150 ? 'met' : 'NOT met'}`)
+    console.log(
+      `\nsecretfs read secret/x: median ${read.toFixed(0)} ms (target ≤ 150 ms): ${read <= 150 ? 'met' : 'NOT met'}`,
+    )
   } finally {
     await server.close()
     await core.close()

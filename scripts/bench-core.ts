@@ -81,10 +81,15 @@ async function main(): Promise<void> {
     if (child.status !== 0) throw new Error(child.stderr)
     const opened = JSON.parse(child.stdout) as { elapsed: number; rss: number }
 
-    const row = (what: string, value: string, target: string) => console.log(`${what.padEnd(46)}${value.padStart(14)}   ${target}`)
+    const row = (what: string, value: string, target: string) =>
+      console.log(`${what.padEnd(46)}${value.padStart(14)}   ${target}`)
     row('read, 64-byte secret, sequential', `${Math.round(reads)}/s`, 'aim >= 50,000/s')
     row('durable write, 64 bytes, sequential', `${Math.round(writes)}/s`, 'aim >= 2,000/s')
-    row('  yardstick: bare SQLite durable insert', `${Math.round(rawWrites)}/s`, `secretfs is ${(writes / rawWrites).toFixed(2)}x`)
+    row(
+      '  yardstick: bare SQLite durable insert',
+      `${Math.round(rawWrites)}/s`,
+      `secretfs is ${(writes / rawWrites).toFixed(2)}x`,
+    )
     row(`durable write, 64 bytes, ${inFlight} in flight`, `${Math.round(concurrentWrites)}/s`, '')
     row(`store of ${count} secrets: filled in`, `${fill.toFixed(1)} s`, '')
     row(`  open and unseal (key file)`, `${opened.elapsed.toFixed(3)} s`, 'aim <= 2 s')

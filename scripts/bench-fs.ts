@@ -33,7 +33,10 @@ async function startSecretfs(work: string): Promise<Target> {
   const mnt = path.join(work, 'secretfs')
   fs.writeFileSync(key, Buffer.alloc(32, 7), { mode: 0o600 })
   const cli = fromSource
-    ? [`--import=${path.join(repo, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')}`, path.join(repo, 'src/cli/main.ts')]
+    ? [
+        `--import=${path.join(repo, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')}`,
+        path.join(repo, 'src/cli/main.ts'),
+      ]
     : [path.join(repo, 'dist/src/cli/main.js')]
   const child = spawn(process.execPath, [...cli, 'server', '--mountpoint', mnt, '--data', data, '--key-file', key], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -147,11 +150,50 @@ async function main(): Promise<void> {
     console.log(`median of ${rounds} rounds; ${SECRETS} secrets of ${VALUE.length} bytes; ls -l of ${LISTED}`)
     console.log(''.padEnd(34) + col('secretfs') + col('gocryptfs') + col('tmpfs') + col('vs gocryptfs') + '  target')
     const row = (what: string, a: string, b: string, c: string, ratio: number, target: string, ok: boolean) =>
-      console.log(what.padEnd(34) + col(a) + col(b) + col(c) + col(`${ratio.toFixed(2)}x`) + `  ${target} ${ok ? 'met' : 'MISSED'}`)
-    row('write (create, write, close) /s', s.write.toFixed(0), g.write.toFixed(0), tm.write.toFixed(0), s.write / g.write, '>= 1.0x', s.write >= g.write)
-    row('read (open, read, close) /s', s.read.toFixed(0), g.read.toFixed(0), tm.read.toFixed(0), s.read / g.read, '>= 1.5x', s.read >= 1.5 * g.read)
-    row(`ls -l of ${LISTED} (s)`, s.ls.toFixed(3), g.ls.toFixed(3), tm.ls.toFixed(3), s.ls / g.ls, '<= 1.0x', s.ls <= g.ls)
-    row(`  the same, at once again (s)`, s.again.toFixed(3), g.again.toFixed(3), tm.again.toFixed(3), s.again / g.again, '<= 1.0x', s.again <= g.again)
+      console.log(
+        what.padEnd(34) +
+          col(a) +
+          col(b) +
+          col(c) +
+          col(`${ratio.toFixed(2)}x`) +
+          `  ${target} ${ok ? 'met' : 'MISSED'}`,
+      )
+    row(
+      'write (create, write, close) /s',
+      s.write.toFixed(0),
+      g.write.toFixed(0),
+      tm.write.toFixed(0),
+      s.write / g.write,
+      '>= 1.0x',
+      s.write >= g.write,
+    )
+    row(
+      'read (open, read, close) /s',
+      s.read.toFixed(0),
+      g.read.toFixed(0),
+      tm.read.toFixed(0),
+      s.read / g.read,
+      '>= 1.5x',
+      s.read >= 1.5 * g.read,
+    )
+    row(
+      `ls -l of ${LISTED} (s)`,
+      s.ls.toFixed(3),
+      g.ls.toFixed(3),
+      tm.ls.toFixed(3),
+      s.ls / g.ls,
+      '<= 1.0x',
+      s.ls <= g.ls,
+    )
+    row(
+      `  the same, at once again (s)`,
+      s.again.toFixed(3),
+      g.again.toFixed(3),
+      tm.again.toFixed(3),
+      s.again / g.again,
+      '<= 1.0x',
+      s.again <= g.again,
+    )
   } finally {
     for (const t of targets.reverse()) await t.stop().catch((e: unknown) => console.error(`stopping ${t.name}:`, e))
     fs.rmSync(work, { recursive: true, force: true })

@@ -50,5 +50,4 @@ export const unsealFailed = make('unseal-failed', 'the passphrase or key does no
 export const busy = make('busy', 'resource busy')
 export const internal = make('internal', 'internal error')
 
-export const isKind = (e: unknown, kind: ErrorKind): e is SecretfsError =>
-  e instanceof SecretfsError && e.kind === kind
+export const isKind = (e: unknown, kind: ErrorKind): e is SecretfsError => e instanceof SecretfsError && e.kind === kind

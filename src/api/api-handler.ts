@@ -157,7 +157,9 @@ export class ApiHandler {
       case 'POST': {
         const raw = (req.contentType ?? '').toLowerCase().startsWith('application/octet-stream')
         if (!raw && req.body.length === 0)
-          throw invalid('the request body is empty: send a JSON object of fields, or raw bytes as application/octet-stream')
+          throw invalid(
+            'the request body is empty: send a JSON object of fields, or raw bytes as application/octet-stream',
+          )
         await this.#core.write(path, raw ? req.body : encodeFields(jsonObject(req)))
         return noContent()
       }

@@ -192,7 +192,9 @@ async function prepareSocketDir(dir: string): Promise<void> {
   const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid
   if (st.uid !== uid) throw invalid(`the socket's directory ${dir} belongs to another user`)
   if ((st.mode & 0o077) !== 0)
-    throw invalid(`the socket's directory ${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); make it 0700`)
+    throw invalid(
+      `the socket's directory ${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); make it 0700`,
+    )
 }
 
 /** Removes a socket left by a daemon that died; refuses if one still listens, or if it is not a socket. */
@@ -207,7 +209,8 @@ async function removeStaleSocket(path: string): Promise<void> {
   if (!st.isSocket()) throw invalid(`${path} exists and is not a socket; choose another --address`)
   const answer = await probe(path)
   if (answer === 'listening') throw busy(`a daemon is already listening on ${path}`)
-  if (answer !== 'ECONNREFUSED') throw invalid(`cannot tell whether ${path} is in use (${answer}); remove it or choose another --address`)
+  if (answer !== 'ECONNREFUSED')
+    throw invalid(`cannot tell whether ${path} is in use (${answer}); remove it or choose another --address`)
   await unlink(path)
 }
 

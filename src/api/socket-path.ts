@@ -46,7 +46,7 @@ export function parseAddress(address: string): string {
   let path = address.trim()
   if (path.startsWith('unix://')) path = path.slice('unix://'.length)
   else if (path.startsWith('unix:')) path = path.slice('unix:'.length)
-  if (path === '') throw new Error('the address is empty; give the path of the daemon\'s socket')
+  if (path === '') throw new Error("the address is empty; give the path of the daemon's socket")
   if (/^[a-z]+:\/\//i.test(path))
     throw new Error('secretfs listens on a Unix socket; give its path (or unix:///path), not a URL')
   return path.startsWith('/') ? path : join(process.cwd(), path)

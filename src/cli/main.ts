@@ -37,13 +37,16 @@ async function runYargs(): Promise<void> {
   const address = <T>(y: Argv<T>) =>
     y.option('address', {
       type: 'string',
-      describe: 'The daemon\'s socket (default: $SECRETFS_ADDR, else where a daemon started with defaults listens)',
+      describe: "The daemon's socket (default: $SECRETFS_ADDR, else where a daemon started with defaults listens)",
     })
   const format = <T>(y: Argv<T>, choices = ['table', 'json']) =>
     y.option('format', { choices, default: 'table', describe: 'Output format' })
   const unlockFlags = <T>(y: Argv<T>) =>
     y
-      .option('passphrase-file', { type: 'string', describe: 'Read the passphrase from this file (one trailing line break is dropped)' })
+      .option('passphrase-file', {
+        type: 'string',
+        describe: 'Read the passphrase from this file (one trailing line break is dropped)',
+      })
       .option('key-file', { type: 'string', describe: 'Use the 32-byte key in this file' })
       .conflicts('passphrase-file', 'key-file')
   const run = (load: () => Promise<CommandModule>) => (argv: unknown) => runCommand(load, argv)
@@ -56,30 +59,78 @@ async function runYargs(): Promise<void> {
       'Run the daemon: mount the filesystem and serve the control socket',
       (y) =>
         y
-          .option('dev', { type: 'boolean', default: false, describe: 'In-memory store, unsealed, for trying things out' })
-          .option('mountpoint', { type: 'string', describe: 'Directory to mount the secrets filesystem on (default: $SECRETFS_MOUNTPOINT; none: serve only the control API)' })
-          .option('data', { type: 'string', describe: 'Data directory of the store (default: $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)' })
-          .option('address', { type: 'string', describe: 'The control socket to listen on (default: $SECRETFS_ADDR, else $XDG_RUNTIME_DIR/secretfs/secretfs.sock or the data directory)' })
-          .option('passphrase-file', { type: 'string', describe: 'Unseal with the passphrase in this file (a new store is created with it)' })
-          .option('key-file', { type: 'string', describe: 'Unseal with the 32-byte key in this file (a new store is created with it)' })
-          .option('sealed', { type: 'boolean', default: false, describe: 'Start sealed; unseal later with `secretfs unseal`' }),
+          .option('dev', {
+            type: 'boolean',
+            default: false,
+            describe: 'In-memory store, unsealed, for trying things out',
+          })
+          .option('mountpoint', {
+            type: 'string',
+            describe:
+              'Directory to mount the secrets filesystem on (default: $SECRETFS_MOUNTPOINT; none: serve only the control API)',
+          })
+          .option('data', {
+            type: 'string',
+            describe:
+              'Data directory of the store (default: $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)',
+          })
+          .option('address', {
+            type: 'string',
+            describe:
+              'The control socket to listen on (default: $SECRETFS_ADDR, else $XDG_RUNTIME_DIR/secretfs/secretfs.sock or the data directory)',
+          })
+          .option('passphrase-file', {
+            type: 'string',
+            describe: 'Unseal with the passphrase in this file (a new store is created with it)',
+          })
+          .option('key-file', {
+            type: 'string',
+            describe: 'Unseal with the 32-byte key in this file (a new store is created with it)',
+          })
+          .option('sealed', {
+            type: 'boolean',
+            default: false,
+            describe: 'Start sealed; unseal later with `secretfs unseal`',
+          }),
       async (argv) => (await import('./commands/server.js')).run(argv),
     )
     .command(
       'init',
       'Create a new store in the data directory (asks for a passphrase twice, or use a file)',
-      (y) => unlockFlags(y.option('data', { type: 'string', describe: 'Data directory (default: $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)' })),
+      (y) =>
+        unlockFlags(
+          y.option('data', {
+            type: 'string',
+            describe:
+              'Data directory (default: $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)',
+          }),
+        ),
       run(() => import('./commands/init.js')),
     )
-    .command('status', 'Show whether the daemon is initialised and sealed', (y) => format(address(y)), run(() => import('./commands/status.js')))
-    .command('seal', 'Seal: the daemon forgets its keys until unsealed', (y) => address(y), run(() => import('./commands/seal.js')))
+    .command(
+      'status',
+      'Show whether the daemon is initialised and sealed',
+      (y) => format(address(y)),
+      run(() => import('./commands/status.js')),
+    )
+    .command(
+      'seal',
+      'Seal: the daemon forgets its keys until unsealed',
+      (y) => address(y),
+      run(() => import('./commands/seal.js')),
+    )
     .command(
       'unseal',
       'Unseal the daemon (asks for the passphrase, or use a file)',
       (y) => format(unlockFlags(address(y))),
       run(() => import('./commands/unseal.js')),
     )
-    .command('rotate', 'Rotate the encryption key (new writes use the new key)', (y) => format(address(y)), run(() => import('./commands/rotate.js')))
+    .command(
+      'rotate',
+      'Rotate the encryption key (new writes use the new key)',
+      (y) => format(address(y)),
+      run(() => import('./commands/rotate.js')),
+    )
     .command(
       'mount <type>',
       'Mount a secret backend',
@@ -88,11 +139,19 @@ async function runYargs(): Promise<void> {
           .positional('type', { type: 'string', demandOption: true, describe: 'Backend type, such as generic' })
           .option('path', { type: 'string', describe: 'Where to mount it (default: the type)' })
           .option('description', { type: 'string', describe: 'A description shown by secretfs mounts' })
-          .option('default-lease-ttl', { type: 'string', describe: 'Default lease TTL: seconds or a duration such as 1h' })
+          .option('default-lease-ttl', {
+            type: 'string',
+            describe: 'Default lease TTL: seconds or a duration such as 1h',
+          })
           .option('max-lease-ttl', { type: 'string', describe: 'Max lease TTL: seconds or a duration such as 24h' }),
       run(() => import('./commands/mount.js')),
     )
-    .command('mounts', 'List the mounted backends', (y) => format(address(y)), run(() => import('./commands/mounts.js')))
+    .command(
+      'mounts',
+      'List the mounted backends',
+      (y) => format(address(y)),
+      run(() => import('./commands/mounts.js')),
+    )
     .command(
       'unmount <path>',
       'Unmount a backend: its secrets are revoked and its data deleted',
@@ -102,7 +161,10 @@ async function runYargs(): Promise<void> {
     .command(
       'remount <from> <to>',
       'Move a mounted backend to a new path (data kept, leases revoked)',
-      (y) => address(y).positional('from', { type: 'string', demandOption: true }).positional('to', { type: 'string', demandOption: true }),
+      (y) =>
+        address(y)
+          .positional('from', { type: 'string', demandOption: true })
+          .positional('to', { type: 'string', demandOption: true }),
       run(() => import('./commands/remount.js')),
     )
     .command(
@@ -118,10 +180,13 @@ async function runYargs(): Promise<void> {
       'read <path>',
       'Read a secret',
       (y) =>
-        format(address(y).positional('path', { type: 'string', demandOption: true }), ['table', 'json', 'raw']).option('field', {
-          type: 'string',
-          describe: 'Print only this field',
-        }),
+        format(address(y).positional('path', { type: 'string', demandOption: true }), ['table', 'json', 'raw']).option(
+          'field',
+          {
+            type: 'string',
+            describe: 'Print only this field',
+          },
+        ),
       run(commands.read),
     )
     .command(
@@ -130,7 +195,12 @@ async function runYargs(): Promise<void> {
       (y) => format(address(y).positional('path', { type: 'string', demandOption: true })),
       run(commands.list),
     )
-    .command('delete <path>', 'Delete a secret', (y) => address(y).positional('path', { type: 'string', demandOption: true }), run(commands.delete))
+    .command(
+      'delete <path>',
+      'Delete a secret',
+      (y) => address(y).positional('path', { type: 'string', demandOption: true }),
+      run(commands.delete),
+    )
     .completion('completion', 'Print a shell completion script (bash or zsh): secretfs completion >> ~/.bashrc')
     .demandCommand(1, 'Name a command; see secretfs --help')
     .recommendCommands()

@@ -30,7 +30,9 @@ export function reportError(error: unknown, write: (text: string) => void = (s) 
   }
   if (e instanceof ApiError) {
     if (e.status === 503) {
-      write(`${lead}secretfs is sealed.\nUnseal it with \`secretfs unseal\` (it asks for the passphrase, or give --passphrase-file or --key-file).\n`)
+      write(
+        `${lead}secretfs is sealed.\nUnseal it with \`secretfs unseal\` (it asks for the passphrase, or give --passphrase-file or --key-file).\n`,
+      )
       return EXIT_FAILED
     }
     write(`${lead}${e.message}\n`)
@@ -45,6 +47,8 @@ export function reportError(error: unknown, write: (text: string) => void = (s) 
     return EXIT_FAILED
   }
   const code = (e as NodeJS.ErrnoException | undefined)?.code
-  write(`${lead}${(e as Error | undefined)?.message ?? String(e)}${code && !String((e as Error).message).includes(code) ? ` (${code})` : ''}\n`)
+  write(
+    `${lead}${(e as Error | undefined)?.message ?? String(e)}${code && !String((e as Error).message).includes(code) ? ` (${code})` : ''}\n`,
+  )
   return EXIT_FAILED
 }

@@ -31,7 +31,8 @@ export async function promptHidden(question: string): Promise<Buffer> {
           if (b === 0x7f || b === 0x08) {
             // Backspace removes a whole UTF-8 character: continuation bytes are 10xxxxxx.
             while (bytes.length && (bytes.pop()! & 0xc0) === 0x80);
-          } else if (b === 0x15) bytes.length = 0 // Ctrl-U clears the line
+          } else if (b === 0x15)
+            bytes.length = 0 // Ctrl-U clears the line
           else bytes.push(b)
         }
       }

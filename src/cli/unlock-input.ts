@@ -26,7 +26,9 @@ export async function readUnlock(flags: UnlockFlags, options: UnlockOptions = {}
     throw new UsageError('give either --passphrase-file or --key-file, not both')
   if (flags.keyFile !== undefined) return { kind: 'key-file', key: await readKeyFile(flags.keyFile, options.creating) }
   const passphrase =
-    flags.passphraseFile !== undefined ? await readPassphraseFile(flags.passphraseFile) : await askPassphrase(options.creating)
+    flags.passphraseFile !== undefined
+      ? await readPassphraseFile(flags.passphraseFile)
+      : await askPassphrase(options.creating)
   if (passphrase.length === 0) throw new CliError('the passphrase is empty')
   // The API carries a passphrase as a JSON string, so it must be text to arrive byte for byte.
   if (decodeUtf8(passphrase) === undefined) {

@@ -8,7 +8,17 @@ import { BarrierView } from '../barrier/barrier-view.js'
 import { SodiumBarrier } from '../barrier/sodium-barrier.js'
 import type { Unlock } from '../barrier/seal-config.js'
 import { SecureKey } from '../crypto/secure-key.js'
-import { busy, crossMount, exists, invalid, isKind, notFound, reserved, sealed as sealedError, unsupported } from '../errors.js'
+import {
+  busy,
+  crossMount,
+  exists,
+  invalid,
+  isKind,
+  notFound,
+  reserved,
+  sealed as sealedError,
+  unsupported,
+} from '../errors.js'
 import { silentLogger, type Logger } from '../log.js'
 import { MemoryStorage } from '../storage/memory-storage.js'
 import type { Storage } from '../storage/storage.js'
@@ -226,7 +236,10 @@ export class Core {
   }
 
   async list(path: string): Promise<string[]> {
-    if (path === '' || path === '/') return this.mounts().map((e) => e.path).sort()
+    if (path === '' || path === '/')
+      return this.mounts()
+        .map((e) => e.path)
+        .sort()
     const { route, rest } = this.#route(path)
     return route.backend.list(rest)
   }

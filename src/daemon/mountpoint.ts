@@ -19,7 +19,10 @@ export async function listMounts(): Promise<Map<string, string>> {
     const fields = line.split(' ')
     if (fields.length < 3) continue
     // The kernel escapes space, tab, newline and backslash as octal (\040).
-    out.set(fields[1]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))), fields[2]!)
+    out.set(
+      fields[1]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))),
+      fields[2]!,
+    )
   }
   return out
 }
@@ -50,7 +53,10 @@ export async function prepareMountpoint(dir: string, log: Logger): Promise<strin
         `${mountpoint} is already a mountpoint (${type}); is another secretfs running there? Unmount it or choose another directory`,
       )
     await forceUnmount(mountpoint).catch((e: unknown) => {
-      throw new DaemonError(`${mountpoint} is a dead mount left by a crash and could not be cleared; run fusermount -uz on it`, { cause: e })
+      throw new DaemonError(
+        `${mountpoint} is a dead mount left by a crash and could not be cleared; run fusermount -uz on it`,
+        { cause: e },
+      )
     })
     log.info('cleared a dead mount left at the mountpoint by an earlier daemon')
   }
@@ -63,7 +69,8 @@ export async function prepareMountpoint(dir: string, log: Logger): Promise<strin
     log.info('created the mountpoint')
     return mountpoint
   }
-  if (!stat.isDirectory()) throw new DaemonError(`${mountpoint} is not a directory; the mountpoint must be an empty directory`)
+  if (!stat.isDirectory())
+    throw new DaemonError(`${mountpoint} is not a directory; the mountpoint must be an empty directory`)
   const entries = await fs.readdir(mountpoint)
   if (entries.length > 0)
     throw new DaemonError(

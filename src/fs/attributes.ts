@@ -25,7 +25,8 @@ export class Attributes {
   of(info: EntryInfo): Stat {
     // A backend that keeps no time for an entry (the top of a mount) gives the epoch.
     if (info.modified.getTime() === 0) info = { ...info, created: this.#started, modified: this.#started }
-    if (info.kind === 'dir') return this.#make(S_IFDIR | (info.readOnly ? 0o500 : 0o700), 0, info.created, info.modified)
+    if (info.kind === 'dir')
+      return this.#make(S_IFDIR | (info.readOnly ? 0o500 : 0o700), 0, info.created, info.modified)
     return this.#make(S_IFREG | (info.readOnly ? 0o400 : 0o600), info.size, info.created, info.modified)
   }
 

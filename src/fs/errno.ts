@@ -34,7 +34,10 @@ const logged = new Set<ErrorKind>(['integrity', 'internal', 'busy'])
 
 /** Conditions only the filesystem has, with no core error kind. */
 export class FsError extends Error {
-  constructor(readonly errno: 'EBADF' | 'ESTALE', message: string) {
+  constructor(
+    readonly errno: 'EBADF' | 'ESTALE',
+    message: string,
+  ) {
     super(message)
   }
 }

@@ -47,10 +47,30 @@ export class SecretFs {
   operations(): Operations {
     const done = (cb: (err: number) => void) => () => cb(0)
     return {
-      getattr: (p, cb) => this.#run(() => this.getattr(p), (st) => cb(0, st), cb),
-      readdir: (p, cb) => this.#run(() => this.readdir(p), (names) => cb(0, names), cb),
-      open: (p, flags, cb) => this.#run(() => this.open(p, flags), (fd) => cb(0, fd), cb),
-      create: (p, _mode, cb) => this.#run(() => this.create(p), (fd) => cb(0, fd), cb),
+      getattr: (p, cb) =>
+        this.#run(
+          () => this.getattr(p),
+          (st) => cb(0, st),
+          cb,
+        ),
+      readdir: (p, cb) =>
+        this.#run(
+          () => this.readdir(p),
+          (names) => cb(0, names),
+          cb,
+        ),
+      open: (p, flags, cb) =>
+        this.#run(
+          () => this.open(p, flags),
+          (fd) => cb(0, fd),
+          cb,
+        ),
+      create: (p, _mode, cb) =>
+        this.#run(
+          () => this.create(p),
+          (fd) => cb(0, fd),
+          cb,
+        ),
       read: (_p, fd, buf, len, pos, cb) => this.#now(() => this.#handle(fd).read(buf, len, pos), cb, cb),
       write: (_p, fd, buf, len, pos, cb) => this.#now(() => this.#writer(fd).write(buf, len, pos), cb, cb),
       flush: (_p, fd, cb) => this.#run(() => this.flush(fd), done(cb), cb),
@@ -124,7 +144,11 @@ export class SecretFs {
     const truncating = (flags & O_TRUNC) !== 0
     const content = truncating || !info ? EMPTY : (await this.#core.read(p.logical)).value
     return this.#handles.add(
-      new FileHandle(p.logical, content, { writable: true, append: (flags & O_APPEND) !== 0, changed: truncating || !info }),
+      new FileHandle(p.logical, content, {
+        writable: true,
+        append: (flags & O_APPEND) !== 0,
+        changed: truncating || !info,
+      }),
     )
   }
 
@@ -230,7 +254,8 @@ export class SecretFs {
   async drain(): Promise<void> {
     await Promise.allSettled([...this.#inFlight])
     for (const h of this.#handles.all())
-      if (h.writable && h.dirty) await h.commit(this.#store).catch((e: unknown) => this.#log.error('a commit at shutdown failed', e))
+      if (h.writable && h.dirty)
+        await h.commit(this.#store).catch((e: unknown) => this.#log.error('a commit at shutdown failed', e))
   }
 
   // ---- plumbing ----

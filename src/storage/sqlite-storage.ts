@@ -52,9 +52,7 @@ export class SqliteStorage implements Storage {
       this.#db.pragma('journal_mode = WAL')
       this.#db.pragma('synchronous = FULL')
       this.#db.pragma('locking_mode = EXCLUSIVE')
-      this.#db.exec(
-        'CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID',
-      )
+      this.#db.exec('CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID')
       // Take the exclusive lock now, so that a second daemon on the same file fails at start.
       this.#db.exec('BEGIN EXCLUSIVE; COMMIT')
       syncDirectory(path.dirname(file)) // the new file's and WAL's directory entries, durably
@@ -69,9 +67,7 @@ export class SqliteStorage implements Storage {
     this.#delete = this.#db.prepare('DELETE FROM entries WHERE key = ?')
     this.#deleteRange = this.#db.prepare('DELETE FROM entries WHERE key >= ? AND key < ?')
     this.#deleteAll = this.#db.prepare('DELETE FROM entries')
-    this.#scan = this.#db.prepare(
-      'SELECT key FROM entries WHERE key >= ? AND key < ? ORDER BY key LIMIT ?',
-    )
+    this.#scan = this.#db.prepare('SELECT key FROM entries WHERE key >= ? AND key < ? ORDER BY key LIMIT ?')
     this.#scanOpen = this.#db.prepare('SELECT key FROM entries WHERE key >= ? ORDER BY key LIMIT ?')
     this.#commit = this.#db.transaction((ops: StorageOp[]) => {
       for (const op of ops) {

@@ -28,9 +28,23 @@ declare module 'fuse-native' {
     open?(path: string, flags: number, cb: (err: Status, fd?: number) => void): void
     create?(path: string, mode: number, cb: (err: Status, fd?: number) => void): void
     /** Answers with the number of bytes read (0 at the end), or a negative errno. */
-    read?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: (result: Status) => void): void
+    read?(
+      path: string,
+      fd: number,
+      buffer: Buffer,
+      length: number,
+      position: number,
+      cb: (result: Status) => void,
+    ): void
     /** Answers with the number of bytes written, or a negative errno. */
-    write?(path: string, fd: number, buffer: Buffer, length: number, position: number, cb: (result: Status) => void): void
+    write?(
+      path: string,
+      fd: number,
+      buffer: Buffer,
+      length: number,
+      position: number,
+      cb: (result: Status) => void,
+    ): void
     flush?(path: string, fd: number, cb: (err: Status) => void): void
     fsync?(path: string, datasync: number, fd: number, cb: (err: Status) => void): void
     release?(path: string, fd: number, cb: (err: Status) => void): void

@@ -9,9 +9,7 @@ import { coreWith, parseRaw, socketDir, startTestApi } from '../helpers/api-fixt
 
 const curl = (...args: string[]): Promise<{ code: number; stdout: string }> =>
   new Promise((resolve) =>
-    execFile('curl', ['-s', '-w', '\n%{http_code}', ...args], (e, stdout) =>
-      resolve({ code: e ? 1 : 0, stdout }),
-    ),
+    execFile('curl', ['-s', '-w', '\n%{http_code}', ...args], (e, stdout) => resolve({ code: e ? 1 : 0, stdout })),
   )
 const JSON_TYPE = { 'Content-Type': 'application/json' }
 
@@ -22,7 +20,11 @@ t.test('curl --unix-socket SOCK http://localhost/v1/sys/mounts works, Vault-shap
   t.equal(status, '200')
   const json = JSON.parse(body!)
   t.same(Object.keys(json.data).sort(), ['secret/', 'sys/'])
-  t.match(json.data['secret/'], { type: 'generic', description: 'generic secret storage', config: { default_lease_ttl: 0, max_lease_ttl: 0 } })
+  t.match(json.data['secret/'], {
+    type: 'generic',
+    description: 'generic secret storage',
+    config: { default_lease_ttl: 0, max_lease_ttl: 0 },
+  })
   t.same(json['secret/'], json.data['secret/'], 'also at the top level, as Vault gives it')
 })
 
@@ -65,7 +67,10 @@ t.test('a stale socket (nobody listening) is replaced', async (t) => {
   await fs.mkdir(dir, { mode: 0o700 })
   const sock = path.join(dir, 's.sock')
   // A listener killed with SIGKILL leaves its socket file behind, as a crashed daemon does.
-  const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => console.log('up'))`])
+  const child = spawn(process.execPath, [
+    '-e',
+    `require('net').createServer().listen(${JSON.stringify(sock)}, () => console.log('up'))`,
+  ])
   await new Promise((r) => child.stdout.once('data', r))
   child.kill('SIGKILL')
   await new Promise((r) => child.once('exit', r))
@@ -76,12 +81,18 @@ t.test('a stale socket (nobody listening) is replaced', async (t) => {
 
 t.test('secrets: write fields, read them back, list, delete', async (t) => {
   const api = await startTestApi(t)
-  t.equal((await api.request('PUT', '/v1/secret/team/db', '{"password":"hunter2","user":"app"}', JSON_TYPE)).status, 204)
+  t.equal(
+    (await api.request('PUT', '/v1/secret/team/db', '{"password":"hunter2","user":"app"}', JSON_TYPE)).status,
+    204,
+  )
   t.equal((await api.request('POST', '/v1/secret/team/api', '{"token":"t"}')).status, 204, 'POST, no content type')
   const read = await api.request('GET', '/v1/secret/team/db')
   t.equal(read.status, 200)
   t.same(read.json, { lease_id: '', lease_duration: 0, renewable: false, data: { password: 'hunter2', user: 'app' } })
-  t.equal(Buffer.from((await api.core.read('secret/team/db')).value).toString(), '{"password":"hunter2","user":"app"}\n')
+  t.equal(
+    Buffer.from((await api.core.read('secret/team/db')).value).toString(),
+    '{"password":"hunter2","user":"app"}\n',
+  )
 
   t.same((await api.request('GET', '/v1/secret/team?list=true')).json.data, { keys: ['api', 'db'] })
   t.same((await api.request('GET', '/v1/secret/?list=true')).json.data, { keys: ['team/'] })
@@ -102,7 +113,10 @@ t.test('secrets: write fields, read them back, list, delete', async (t) => {
 t.test('values stored as written: raw bytes in and out, non-UTF-8 as base64', async (t) => {
   const api = await startTestApi(t)
   const bytes = Buffer.from([0x00, 0xff, 0x10, 0x80, 0x41])
-  t.equal((await api.request('PUT', '/v1/secret/bin', bytes, { 'Content-Type': 'application/octet-stream' })).status, 204)
+  t.equal(
+    (await api.request('PUT', '/v1/secret/bin', bytes, { 'Content-Type': 'application/octet-stream' })).status,
+    204,
+  )
   t.same(Buffer.from((await api.core.read('secret/bin')).value), bytes)
   const rawRead = await api.request('GET', '/v1/secret/bin?format=raw')
   t.equal(rawRead.headers['content-type'], 'application/octet-stream')
@@ -119,13 +133,25 @@ t.test('values stored as written: raw bytes in and out, non-UTF-8 as base64', as
 t.test('mounts: mount, unmount, remount, and their failures', async (t) => {
   const api = await startTestApi(t)
   const mount = (p: string, body: unknown) => api.request('POST', `/v1/sys/mounts/${p}`, JSON.stringify(body))
-  t.equal((await mount('generic', { type: 'generic', description: 'd', config: { default_lease_ttl: '1h', max_lease_ttl: 7200 } })).status, 204)
+  t.equal(
+    (
+      await mount('generic', {
+        type: 'generic',
+        description: 'd',
+        config: { default_lease_ttl: '1h', max_lease_ttl: 7200 },
+      })
+    ).status,
+    204,
+  )
   t.match((await api.request('GET', '/v1/sys/mounts')).json.data['generic/'], {
     type: 'generic',
     description: 'd',
     config: { default_lease_ttl: 3600, max_lease_ttl: 7200 },
   })
-  t.same(await mount('generic', { type: 'generic' }).then((r) => [r.status, r.json]), [409, { errors: ['a backend is already mounted at that path'] }])
+  t.same(await mount('generic', { type: 'generic' }).then((r) => [r.status, r.json]), [
+    409,
+    { errors: ['a backend is already mounted at that path'] },
+  ])
   t.equal((await mount('other', { type: 'nope' })).status, 400)
   t.match((await mount('other', { type: 'nope' })).json.errors[0], /unknown backend type; known types: generic/)
   t.equal((await mount('other', {})).status, 400, 'no type')
@@ -163,8 +189,20 @@ t.test('malformed requests get a clear 4xx and change nothing', async (t) => {
   t.equal((await api.request('DELETE', '/v1/sys/mounts')).status, 405)
   t.equal((await api.request('GET', '/v1/sys/seal')).status, 405)
 
-  for (const target of ['/v1/secret/../sys/x', '/v1/secret/./a', '/v1/secret/%2e%2e/a', '/v1/secret//a', '/v1/secret/a%00b', '/v1/secret/a%2Fb', '/v1/secret/%zz']) {
-    const r = parseRaw(await api.raw(`PUT ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{"value":"x"}`))
+  for (const target of [
+    '/v1/secret/../sys/x',
+    '/v1/secret/./a',
+    '/v1/secret/%2e%2e/a',
+    '/v1/secret//a',
+    '/v1/secret/a%00b',
+    '/v1/secret/a%2Fb',
+    '/v1/secret/%zz',
+  ]) {
+    const r = parseRaw(
+      await api.raw(
+        `PUT ${target} HTTP/1.1\r\nHost: x\r\nContent-Length: 13\r\nConnection: close\r\n\r\n{"value":"x"}`,
+      ),
+    )
     t.equal(r.status, 400, `${target} is refused`)
     t.type(r.json.errors[0], 'string')
   }
@@ -191,7 +229,11 @@ t.test('a value over the store limit is refused with 413', async (t) => {
 
 t.test('error messages never name the secret', async (t) => {
   const api = await startTestApi(t)
-  for (const target of ['/v1/secret/very-private-name', '/v1/nomount/very-private-name', '/v1/secret/very-private-name?list=true']) {
+  for (const target of [
+    '/v1/secret/very-private-name',
+    '/v1/nomount/very-private-name',
+    '/v1/secret/very-private-name?list=true',
+  ]) {
     const r = await api.request('GET', target)
     t.ok(r.status >= 400)
     t.notMatch(r.body.toString(), /very-private-name/)
@@ -209,12 +251,21 @@ t.test('seal, seal-status, health, unseal with a key or a passphrase, rotate', a
   t.same((await api.request('GET', '/v1/sys/seal-status')).json, { initialized: true, sealed: true })
   t.equal((await api.request('GET', '/v1/sys/health')).status, 503)
   t.equal((await api.request('HEAD', '/v1/sys/health')).status, 503)
-  for (const [method, target] of [['GET', '/v1/secret/a'], ['GET', '/v1/sys/mounts'], ['GET', '/v1/secret/?list=true'], ['PUT', '/v1/secret/b']]) {
+  for (const [method, target] of [
+    ['GET', '/v1/secret/a'],
+    ['GET', '/v1/sys/mounts'],
+    ['GET', '/v1/secret/?list=true'],
+    ['PUT', '/v1/secret/b'],
+  ]) {
     const r = await api.request(method!, target!, '{"v":"2"}')
     t.same([r.status, r.json], [503, { errors: ['secretfs is sealed'] }], `${method} ${target} while sealed`)
   }
 
-  const wrong = await api.request('POST', '/v1/sys/unseal', JSON.stringify({ key: Buffer.alloc(32, 8).toString('base64') }))
+  const wrong = await api.request(
+    'POST',
+    '/v1/sys/unseal',
+    JSON.stringify({ key: Buffer.alloc(32, 8).toString('base64') }),
+  )
   t.equal(wrong.status, 400)
   t.match(wrong.json.errors[0], /wrong key file/)
   t.equal((await api.request('POST', '/v1/sys/unseal', '{"key":"c2hvcnQ="}')).status, 400, 'a short key')
@@ -232,7 +283,9 @@ t.test('seal, seal-status, health, unseal with a key or a passphrase, rotate', a
 })
 
 t.test('unseal with a passphrase', async (t) => {
-  const api = await startTestApi(t, { core: await coreWith({ kind: 'passphrase', passphrase: Buffer.from('correct horse') }) })
+  const api = await startTestApi(t, {
+    core: await coreWith({ kind: 'passphrase', passphrase: Buffer.from('correct horse') }),
+  })
   api.core.seal()
   t.equal((await api.request('POST', '/v1/sys/unseal', '{"passphrase":"wrong horse"}')).status, 400)
   const ok = await api.request('POST', '/v1/sys/unseal', '{"passphrase":"correct horse"}')

@@ -13,7 +13,10 @@ t.test('rotation adds terms; serialise and parse keep every term', async (t) => 
   const again = Keyring.parse(plain.bytes)
   plain.dispose()
   t.equal(again.activeTerm, 3)
-  t.same(again.terms().map((x) => x.term), [1, 2, 3])
+  t.same(
+    again.terms().map((x) => x.term),
+    [1, 2, 3],
+  )
   t.same(Buffer.from(again.key(1)!), k1)
   t.same(Buffer.from(again.pathKey.bytes), Buffer.from(ring.pathKey.bytes))
   t.equal(again.key(4), undefined)

@@ -92,7 +92,10 @@ t.test('c: the raw store reveals no mount path, name, value or configuration', a
       }
     }
   }
-  t.ok(fs.readdirSync(dir).some((f) => f.endsWith('-wal')), 'the WAL is there to scan')
+  t.ok(
+    fs.readdirSync(dir).some((f) => f.endsWith('-wal')),
+    'the WAL is there to scan',
+  )
   scan('open')
   await core.close()
   scan('closed')
@@ -125,7 +128,10 @@ t.test('e: a wrong passphrase or key file unseals nothing and changes nothing', 
   await core.close()
   core = new Core({ storage: new SqliteStorage(byPass) })
   t.teardown(() => core.close())
-  await t.rejects(core.unseal({ kind: 'passphrase', passphrase: Buffer.from('wrong horse') }), kind('unseal-failed', /wrong passphrase/))
+  await t.rejects(
+    core.unseal({ kind: 'passphrase', passphrase: Buffer.from('wrong horse') }),
+    kind('unseal-failed', /wrong passphrase/),
+  )
   t.ok(core.sealed)
   await core.unseal(right)
   t.equal(await text(core, 'secret/y'), 'y')

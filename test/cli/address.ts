@@ -16,6 +16,12 @@ t.test('a daemon at the default socket is found without SECRETFS_ADDR; --address
   // Without a runtime dir (another login shell), the data-dir default is looked at too.
   const other = await startTestApi(t, { socketPath: defaultSocketPath({ HOME: home }) })
   await other.core.write('secret/found', Buffer.from('{"v":"data dir"}'))
-  t.equal((await runCli(['read', 'secret/found', '--field', 'v'], { env: { ...env, XDG_RUNTIME_DIR: '' } })).stdout, 'data dir')
-  t.equal((await runCli(['read', 'secret/found', '--field', 'v', '--address', `unix://${other.socketPath}`], { env })).stdout, 'data dir')
+  t.equal(
+    (await runCli(['read', 'secret/found', '--field', 'v'], { env: { ...env, XDG_RUNTIME_DIR: '' } })).stdout,
+    'data dir',
+  )
+  t.equal(
+    (await runCli(['read', 'secret/found', '--field', 'v', '--address', `unix://${other.socketPath}`], { env })).stdout,
+    'data dir',
+  )
 })

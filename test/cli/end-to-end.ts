@@ -45,7 +45,11 @@ t.test('the seed walkthrough against the dev server, found without SECRETFS_ADDR
   t.match((await cli(['read', 'generic/hello'])).stderr, /No value found at generic\/hello/)
 
   t.equal((await sh(`printf 'from the shell' > ${mnt}/secret/shell`)).code, 0)
-  t.equal((await cli(['read', 'secret/shell', '--field', 'value'])).stdout, 'from the shell', 'a shell write is seen by secretfs read at once')
+  t.equal(
+    (await cli(['read', 'secret/shell', '--field', 'value'])).stdout,
+    'from the shell',
+    'a shell write is seen by secretfs read at once',
+  )
   t.equal((await sh(`printf '{"a":"b"}' > ${mnt}/secret/obj`)).code, 0)
   t.equal((await cli(['read', 'secret/obj', '--field', 'a'])).stdout, 'b')
 

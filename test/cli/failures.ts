@@ -21,12 +21,29 @@ t.test('failures that help, and their exit codes', async (t) => {
   t.match((await cli(['mount', 'generic', '--path', 'secret'])).stderr, /already mounted/)
   t.match((await cli(['write', 'secret/a/../b', 'k=v'])).stderr, /cannot contain '.' or '..'/)
 
-  for (const args of [[], ['bogus'], ['read'], ['read', 'a', 'b'], ['read', 'x', '--format', 'xml'], ['write', 'secret/x'], ['write', 'secret/x', 'novalue'], ['write', 'secret/x', '-', 'a=b'], ['list'], ['mount'], ['remount', 'a'], ['read', 'x', '--nope']]) {
+  for (const args of [
+    [],
+    ['bogus'],
+    ['read'],
+    ['read', 'a', 'b'],
+    ['read', 'x', '--format', 'xml'],
+    ['write', 'secret/x'],
+    ['write', 'secret/x', 'novalue'],
+    ['write', 'secret/x', '-', 'a=b'],
+    ['list'],
+    ['mount'],
+    ['remount', 'a'],
+    ['read', 'x', '--nope'],
+  ]) {
     const r = await cli(args)
     t.equal(r.code, 2, `usage: secretfs ${args.join(' ')}`)
     t.match(r.stderr, /Error/)
   }
-  t.notMatch((await cli(['write', 'secret/x', 'supersecretvalue'])).stderr, /supersecretvalue/, 'a bad argument is not echoed')
+  t.notMatch(
+    (await cli(['write', 'secret/x', 'supersecretvalue'])).stderr,
+    /supersecretvalue/,
+    'a bad argument is not echoed',
+  )
 
   api.core.seal()
   const sealed = await cli(['read', 'secret/x'])

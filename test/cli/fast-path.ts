@@ -6,7 +6,16 @@ import { withApi } from '../helpers/cli-run.js'
 t.test('the fast path and yargs agree', async (t) => {
   const { api, cli } = await withApi(t)
   await api.core.write('secret/a', Buffer.from('{"k":"v"}'))
-  for (const args of [['read', 'secret/a'], ['read', 'secret/a', '--format=json'], ['read', '--field', 'k', 'secret/a'], ['list', 'secret/'], ['list', 'secret/', '--format', 'json'], ['read', 'secret/missing'], ['write', 'secret/b', 'x=1'], ['delete', 'secret/b']]) {
+  for (const args of [
+    ['read', 'secret/a'],
+    ['read', 'secret/a', '--format=json'],
+    ['read', '--field', 'k', 'secret/a'],
+    ['list', 'secret/'],
+    ['list', 'secret/', '--format', 'json'],
+    ['read', 'secret/missing'],
+    ['write', 'secret/b', 'x=1'],
+    ['delete', 'secret/b'],
+  ]) {
     if (args[0] === 'delete') await api.core.write('secret/b', Buffer.from('x'))
     const fast = await cli(args)
     if (args[0] === 'delete') await api.core.write('secret/b', Buffer.from('x'))

@@ -3,7 +3,22 @@ import t from 'tap'
 import { runCli } from '../helpers/cli-run.js'
 
 t.test('--help on every command, and completion', async (t) => {
-  for (const c of ['init', 'server', 'status', 'seal', 'unseal', 'rotate', 'mount', 'mounts', 'unmount', 'remount', 'write', 'read', 'list', 'delete']) {
+  for (const c of [
+    'init',
+    'server',
+    'status',
+    'seal',
+    'unseal',
+    'rotate',
+    'mount',
+    'mounts',
+    'unmount',
+    'remount',
+    'write',
+    'read',
+    'list',
+    'delete',
+  ]) {
     const r = await runCli([c, '--help'])
     t.equal(r.code, 0, `${c} --help`)
     t.match(r.stdout, new RegExp(`secretfs ${c}`))

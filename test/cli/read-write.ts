@@ -5,8 +5,16 @@ import { withApi } from '../helpers/cli-run.js'
 
 t.test('write and read: fields, files, stdin, raw bytes, formats', async (t) => {
   const { api, cli } = await withApi(t)
-  const dir = t.testdir({ 'cert.pem': '-----BEGIN-----\nabc\n', 'bin': Buffer.from([0xff, 0xfe, 0]) })
-  t.equal((await cli(['write', 'secret/db', 'user=app', 'password=p=w', `cert=@${path.join(dir, 'cert.pem')}`, 'note=-'], 'from stdin\n')).code, 0)
+  const dir = t.testdir({ 'cert.pem': '-----BEGIN-----\nabc\n', bin: Buffer.from([0xff, 0xfe, 0]) })
+  t.equal(
+    (
+      await cli(
+        ['write', 'secret/db', 'user=app', 'password=p=w', `cert=@${path.join(dir, 'cert.pem')}`, 'note=-'],
+        'from stdin\n',
+      )
+    ).code,
+    0,
+  )
   t.same(JSON.parse(Buffer.from((await api.core.read('secret/db')).value).toString()), {
     user: 'app',
     password: 'p=w',
@@ -18,7 +26,12 @@ t.test('write and read: fields, files, stdin, raw bytes, formats', async (t) => 
   t.match(table.stdout, /^---\s+-----$/m)
   t.match(table.stdout, /^password    p=w$/m)
   const json = JSON.parse((await cli(['read', 'secret/db', '--format', 'json'])).stdout)
-  t.same(json, { lease_id: '', lease_duration: 0, renewable: false, data: { user: 'app', password: 'p=w', cert: '-----BEGIN-----\nabc\n', note: 'from stdin\n' } })
+  t.same(json, {
+    lease_id: '',
+    lease_duration: 0,
+    renewable: false,
+    data: { user: 'app', password: 'p=w', cert: '-----BEGIN-----\nabc\n', note: 'from stdin\n' },
+  })
   t.equal((await cli(['read', 'secret/db', '--field', 'user', '--format', 'json'])).stdout, '"app"\n')
   t.equal((await cli(['read', 'secret/db', '--field', 'nope'])).code, 1)
 
@@ -30,7 +43,10 @@ t.test('write and read: fields, files, stdin, raw bytes, formats', async (t) => 
   const b64 = await cli(['read', 'secret/blob'])
   t.match(b64.stdout, new RegExp(`^value\\s+${bytes.toString('base64').replace(/[+/]/g, '\\$&')}$`, 'm'))
   t.match(b64.stderr, /not UTF-8 text: shown base64-encoded/)
-  t.equal((await cli(['read', 'secret/db', '--format', 'raw'])).stdout, Buffer.from((await api.core.read('secret/db')).value).toString())
+  t.equal(
+    (await cli(['read', 'secret/db', '--format', 'raw'])).stdout,
+    Buffer.from((await api.core.read('secret/db')).value).toString(),
+  )
 
   const bad = await cli(['write', 'secret/x', `k=@${path.join(dir, 'bin')}`])
   t.equal(bad.code, 1)

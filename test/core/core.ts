@@ -12,7 +12,10 @@ t.test('a new store has secret/ and sys/, as in the seed', async (t) => {
   const core = await Core.dev()
   t.teardown(() => core.close())
   t.same(
-    core.mounts().map((m) => [m.path, m.type, m.description]).sort(),
+    core
+      .mounts()
+      .map((m) => [m.path, m.type, m.description])
+      .sort(),
     [
       ['secret/', 'generic', 'generic secret storage'],
       ['sys/', 'system', 'system endpoints used for control, policy and debugging'],
@@ -135,10 +138,16 @@ t.test('f: an unmount whose revocation fails leaves the mount and its data in pl
   t.equal((await core.leases('creds')).length, 2)
 
   await t.rejects(core.unmount('creds'), kind('busy', /revoking a lease/))
-  t.ok(core.mounts().some((m) => m.path === 'creds/'), 'still mounted')
+  t.ok(
+    core.mounts().some((m) => m.path === 'creds/'),
+    'still mounted',
+  )
   t.equal(Buffer.from((await core.read('creds/a')).value).toString(), 'A', 'data intact')
   await t.rejects(core.remount('creds', 'moved'), kind('busy'))
-  t.ok(core.mounts().some((m) => m.path === 'creds/'), 'a failed remount leaves it where it was')
+  t.ok(
+    core.mounts().some((m) => m.path === 'creds/'),
+    'a failed remount leaves it where it was',
+  )
 
   state.failRevoke = false
   await core.remount('creds', 'moved')

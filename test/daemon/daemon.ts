@@ -32,11 +32,14 @@ t.test('a real store: initialised on first start, unsealed from a key file, kept
   t.match(first.stderr(), /initialised a new store/)
   t.equal((await sh('mkdir -p secret/a && echo durable > secret/a/b', { cwd: mountpoint })).code, 0)
   // A writer still holding its file open when the daemon is stopped: its write is finished.
-  const writer = sh(`node -e "
+  const writer = sh(
+    `node -e "
 const fs = require('fs')
 const fd = fs.openSync('secret/open', 'w')
 fs.writeSync(fd, 'in flight')
-setTimeout(() => {}, 3000)"`, { cwd: mountpoint })
+setTimeout(() => {}, 3000)"`,
+    { cwd: mountpoint },
+  )
   await new Promise((r) => setTimeout(r, 1000))
   t.same(await first.stop(), { code: 0, signal: null })
   await writer
@@ -57,7 +60,11 @@ t.test('a passphrase file unseals; a wrong one is refused and nothing is mounted
   const ok = await startDaemon(t, { args: ['--data', data, '--passphrase-file', path.join(dir, 'pass')], mountpoint })
   await sh('echo kept > secret/p', { cwd: mountpoint })
   await ok.stop()
-  const bad = await startDaemon(t, { args: ['--data', data, '--passphrase-file', path.join(dir, 'wrong')], mountpoint, wait: 'exit' })
+  const bad = await startDaemon(t, {
+    args: ['--data', data, '--passphrase-file', path.join(dir, 'wrong')],
+    mountpoint,
+    wait: 'exit',
+  })
   t.equal((await bad.exited).code, 1)
   t.match(bad.stderr(), /wrong passphrase/)
   t.notOk(await isMounted(mountpoint))
@@ -105,7 +112,10 @@ t.test('without fusermount, the daemon says what to install', async (t) => {
 t.test('usage errors are plain messages', async (t) => {
   const none = await startDaemon(t, { args: [], wait: 'exit' })
   t.match(none.stderr(), /no terminal to ask for the passphrase.*--sealed/)
-  const both = await startDaemon(t, { args: ['--data', '/tmp/x', '--key-file', 'a', '--passphrase-file', 'b'], wait: 'exit' })
+  const both = await startDaemon(t, {
+    args: ['--data', '/tmp/x', '--key-file', 'a', '--passphrase-file', 'b'],
+    wait: 'exit',
+  })
   t.match(both.stderr(), /either --passphrase-file or --key-file, not both/)
 })
 

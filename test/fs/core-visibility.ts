@@ -40,7 +40,11 @@ t.test('names the kernel still has cached, but the core removed, behave as gone'
   t.match((await root('cat secret/cached')).stderr, /No such file or directory/)
   t.match((await root('stat secret/cached')).stderr, /No such file or directory/)
   t.equal((await root('echo again > secret/cached && cat secret/cached')).stdout, 'again\n', 'a write creates it anew')
-  t.equal((await root('mkdir secret/cached2 && stat -c %F secret/cached2')).stdout, 'directory\n', 'mkdir looks up afresh')
+  t.equal(
+    (await root('mkdir secret/cached2 && stat -c %F secret/cached2')).stdout,
+    'directory\n',
+    'mkdir looks up afresh',
+  )
 })
 
 t.test('a write through the mount is in the core when close returns', async (t) => {
@@ -65,8 +69,14 @@ t.test('an integrity failure reads as EIO, is logged by kind only, and returns n
   t.not(r.code, 0)
   t.match(r.stderr, /Input\/output error/)
   t.equal(r.stdout, '', 'no data')
-  t.ok(log.lines.some((l) => /integrity/.test(l)), 'logged')
-  t.notOk(log.lines.some((l) => /tampered|intact|real value/.test(l)), 'without a name or value')
+  t.ok(
+    log.lines.some((l) => /integrity/.test(l)),
+    'logged',
+  )
+  t.notOk(
+    log.lines.some((l) => /tampered|intact|real value/.test(l)),
+    'without a name or value',
+  )
 })
 
 t.test('sealed: the root still stats, listing is refused', async (t) => {

@@ -32,7 +32,7 @@ t.test('core error kinds map to the errno values tools expect', async (t) => {
   t.equal(toErrno(new TypeError('x is not a function'), log), -E.EIO)
 })
 
-t.test('failures the operator must see are logged; the caller\'s mistakes are not', async (t) => {
+t.test("failures the operator must see are logged; the caller's mistakes are not", async (t) => {
   const log = captureLog()
   toErrno(errors.notFound(), log)
   toErrno(errors.exists(), log)

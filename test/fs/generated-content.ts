@@ -36,7 +36,10 @@ t.test('one cat mints exactly once and returns the whole content', async (t) => 
   const again = (await root('cat counting/creds')).stdout
   t.equal(state.mints, before + 2)
   t.ok(again === minted(before + 2), 'the next open mints afresh')
-  t.equal((await root('dd if=counting/creds bs=4096 2>/dev/null | wc -c')).stdout.trim(), String(minted(before + 3).length))
+  t.equal(
+    (await root('dd if=counting/creds bs=4096 2>/dev/null | wc -c')).stdout.trim(),
+    String(minted(before + 3).length),
+  )
   t.equal(state.mints, before + 3, 'small reads: still one mint per open')
   t.equal((await root('wc -c < counting/creds && cat counting/creds >/dev/null')).code, 0)
   t.equal(state.mints, before + 5)
@@ -49,8 +52,14 @@ t.test('rmdir of a mount whose leases cannot be revoked: EBUSY, mount and data s
   const r = await root('rmdir counting')
   t.match(r.stderr, /Device or resource busy/)
   t.match((await root('ls')).stdout, /^counting$/m)
-  t.ok(log.lines.some((l) => /busy: revoking a lease of the mount failed/.test(l)), 'the reason is in the log')
-  t.notOk(log.lines.some((l) => /creds|counting\//.test(l)), 'no path in the log')
+  t.ok(
+    log.lines.some((l) => /busy: revoking a lease of the mount failed/.test(l)),
+    'the reason is in the log',
+  )
+  t.notOk(
+    log.lines.some((l) => /creds|counting\//.test(l)),
+    'no path in the log',
+  )
   state.failRevoke = false
   t.equal((await root('rmdir counting')).code, 0)
   t.notMatch((await root('ls')).stdout, /counting/)

@@ -35,7 +35,9 @@ t.test('cp in and out, cp -r of a tree, cp -p', async (t) => {
   const run = await inDir('cp')
   t.equal((await run(`cp ${outside}/tree/top in && cp in ${outside}/out`)).code, 0)
   t.equal(await fs.readFile(path.join(outside, 'out'), 'utf8'), 'top')
-  const r = await run(`cp -r ${outside}/tree copied && diff -r ${outside}/tree copied && cp -r copied ${outside}/back && diff -r ${outside}/tree ${outside}/back`)
+  const r = await run(
+    `cp -r ${outside}/tree copied && diff -r ${outside}/tree copied && cp -r copied ${outside}/back && diff -r ${outside}/tree ${outside}/back`,
+  )
   t.equal(r.code, 0, r.stderr)
   const p = await run(`cp -p ${outside}/tree/top kept && cp -a ${outside}/tree archived`)
   t.equal(p.code, 0, `cp -p and cp -a succeed: ${p.stderr}`)
@@ -61,7 +63,10 @@ t.test('mv inside a mount replaces the target atomically; mv between mounts copi
 
 t.test('rm, rm -r, mkdir -p, rmdir', async (t) => {
   const run = await inDir('rm')
-  t.equal((await run('mkdir -p a/b/c && echo 1 > a/b/c/f && echo 2 > a/g && find . | sort')).stdout, '.\n./a\n./a/b\n./a/b/c\n./a/b/c/f\n./a/g\n')
+  t.equal(
+    (await run('mkdir -p a/b/c && echo 1 > a/b/c/f && echo 2 > a/g && find . | sort')).stdout,
+    '.\n./a\n./a/b\n./a/b/c\n./a/b/c/f\n./a/g\n',
+  )
   const notEmpty = await run('rmdir a/b')
   t.not(notEmpty.code, 0)
   t.match(notEmpty.stderr, /Directory not empty/)
@@ -78,7 +83,11 @@ t.test('ls -la, find, touch, stat: modes 0600 and 0700, owned by the daemon user
   t.equal((await run('stat -c "%a %U %G %s %F" d/f')).stdout, '600 root root 6 regular file\n')
   t.equal((await run('stat -c "%a %F" d')).stdout, '700 directory\n')
   t.equal((await run('find . -type f | sort')).stdout, './d/f\n./empty\n')
-  t.equal((await run('touch d/f && touch -d 2001-01-01 d/f && cat d/f')).stdout, 'hello\n', 'touch on an existing file is accepted, content kept')
+  t.equal(
+    (await run('touch d/f && touch -d 2001-01-01 d/f && cat d/f')).stdout,
+    'hello\n',
+    'touch on an existing file is accepted, content kept',
+  )
 })
 
 t.test('sed -i, truncate -s, dd with seek and skip', async (t) => {
@@ -90,7 +99,11 @@ t.test('sed -i, truncate -s, dd with seek and skip', async (t) => {
   await run('printf 0123456789 > d')
   t.equal((await run('printf XY | dd of=d bs=1 seek=4 conv=notrunc 2>/dev/null && cat d')).stdout, '0123XY6789')
   t.equal((await run('dd if=d bs=1 skip=6 count=3 2>/dev/null')).stdout, '678')
-  t.equal((await run('printf AB | dd of=d bs=1 seek=12 2>/dev/null && od -An -c d')).stdout.replace(/\s+/g, ' ').trim(), '0 1 2 3 X Y 6 7 8 9 \\0 \\0 A B', 'a write past the end leaves zeros in the gap')
+  t.equal(
+    (await run('printf AB | dd of=d bs=1 seek=12 2>/dev/null && od -An -c d')).stdout.replace(/\s+/g, ' ').trim(),
+    '0 1 2 3 X Y 6 7 8 9 \\0 \\0 A B',
+    'a write past the end leaves zeros in the gap',
+  )
 })
 
 t.test('vim -es edits a secret', async (t) => {
@@ -169,7 +182,10 @@ t.test('names that tools probe for get ENOENT at the root, and nothing appears t
   for (const name of ['.Trash', '.Trash-0', '.hidden', 'autorun.inf', '.git', '.xdg-volume-info', '.directory'])
     t.match((await sh(`stat ${name}`, { cwd: mnt })).stderr, /No such file or directory/, name)
   const names = (await sh('ls -A', { cwd: mnt })).stdout.split('\n').filter(Boolean)
-  t.notOk(names.some((n) => n.startsWith('.')), 'no hidden names at the root')
+  t.notOk(
+    names.some((n) => n.startsWith('.')),
+    'no hidden names at the root',
+  )
 })
 
 t.test('the mount is private: another uid is refused', async (t) => {

@@ -71,17 +71,21 @@ export function request(
   headers: Record<string, string> = {},
 ): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const length = body === undefined || 'Transfer-Encoding' in headers ? {} : { 'Content-Length': String(Buffer.byteLength(body)) }
-    const req = http.request({ socketPath, method, path: target, headers: { ...length, ...headers }, agent: false }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const b = Buffer.concat(chunks)
-        let json: unknown
-        if (String(res.headers['content-type']).startsWith('application/json')) json = JSON.parse(b.toString())
-        resolve({ status: res.statusCode!, headers: res.headers, body: b, json })
-      })
-    })
+    const length =
+      body === undefined || 'Transfer-Encoding' in headers ? {} : { 'Content-Length': String(Buffer.byteLength(body)) }
+    const req = http.request(
+      { socketPath, method, path: target, headers: { ...length, ...headers }, agent: false },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const b = Buffer.concat(chunks)
+          let json: unknown
+          if (String(res.headers['content-type']).startsWith('application/json')) json = JSON.parse(b.toString())
+          resolve({ status: res.statusCode!, headers: res.headers, body: b, json })
+        })
+      },
+    )
     req.on('error', reject)
     req.end(body)
   })

@@ -3,6 +3,7 @@ import { describe, type Logger } from '../../src/log.js'
 
 export function captureLog(): Logger & { lines: string[] } {
   const lines: string[] = []
-  const line = (level: string) => (m: string, e?: unknown) => void lines.push(`[${level}] ${m}${e ? `: ${describe(e)}` : ''}`)
+  const line = (level: string) => (m: string, e?: unknown) =>
+    void lines.push(`[${level}] ${m}${e ? `: ${describe(e)}` : ''}`)
   return { lines, info: line('info'), warn: line('warn'), error: line('error') }
 }

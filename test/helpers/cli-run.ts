@@ -12,7 +12,10 @@ export interface CliResult {
   stdoutBytes: Buffer
 }
 
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string | Buffer } = {},
+): Promise<CliResult> {
   const cli = cliCommand()
   return new Promise((resolve, reject) => {
     const child = spawn(cli.file, [...cli.args, ...args], {

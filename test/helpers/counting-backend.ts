@@ -19,7 +19,8 @@ export function countingBackend(): { state: CountingState; factory: BackendFacto
   const factory: BackendFactory = () => ({
     async stat(p): Promise<EntryInfo | undefined> {
       if (p === '') return { kind: 'dir', size: 0, created: t0, modified: t0 }
-      if (p === 'creds') return { kind: 'file', size: 1 << 20, created: t0, modified: t0, generated: true, readOnly: true }
+      if (p === 'creds')
+        return { kind: 'file', size: 1 << 20, created: t0, modified: t0, generated: true, readOnly: true }
       return undefined
     },
     async read(p) {

@@ -24,7 +24,11 @@ const root = fileURLToPath(new URL('../../', import.meta.url))
 const tsLoader = path.join(root, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')
 
 /** The command that runs the secretfs CLI: the build when `built`, else the sources. */
-export function cliCommand(built = process.env.SECRETFS_TEST_BUILT === '1'): { file: string; args: string[]; env: NodeJS.ProcessEnv } {
+export function cliCommand(built = process.env.SECRETFS_TEST_BUILT === '1'): {
+  file: string
+  args: string[]
+  env: NodeJS.ProcessEnv
+} {
   if (built) return { file: process.execPath, args: [path.join(root, 'dist/src/cli/main.js')], env: {} }
   return {
     file: process.execPath,
@@ -83,8 +87,7 @@ export interface DaemonOptions {
 
 /** Starts `secretfs server` as a child process. Teardown stops it and unmounts. */
 export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promise<DaemonProcess> {
-  const mountpoint =
-    options.mountpoint === false ? '' : (options.mountpoint ?? path.join(await tempDir(t), 'mnt'))
+  const mountpoint = options.mountpoint === false ? '' : (options.mountpoint ?? path.join(await tempDir(t), 'mnt'))
   const cli = cliCommand(options.built)
   const args = [...cli.args, 'server', ...(options.args ?? ['--dev'])]
   if (mountpoint) args.push('--mountpoint', mountpoint)
@@ -126,7 +129,9 @@ export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promis
         if (/stop it with/.test(out)) resolve()
       }
       child.stdout!.on('data', check)
-      void exited.then((e) => reject(new Error(`the daemon exited (${e.code ?? e.signal}) before mounting; stderr:\n${err}`)))
+      void exited.then((e) =>
+        reject(new Error(`the daemon exited (${e.code ?? e.signal}) before mounting; stderr:\n${err}`)),
+      )
     }),
     timeoutMs,
     () => `the daemon did not mount within ${timeoutMs} ms; stderr:\n${err}`,
@@ -153,12 +158,20 @@ export interface Result {
 }
 
 /** Runs a shell command (asynchronously, never blocking this process). Never throws on failure. */
-export function sh(command: string, options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<Result> {
+export function sh(
+  command: string,
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): Promise<Result> {
   return new Promise((resolve) => {
     const child = execFile(
       '/bin/sh',
       ['-c', command],
-      { cwd: options.cwd, env: { ...process.env, ...options.env }, timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 << 20 },
+      {
+        cwd: options.cwd,
+        env: { ...process.env, ...options.env },
+        timeout: options.timeoutMs ?? 30_000,
+        maxBuffer: 64 << 20,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
         resolve({ code, stdout, stderr })

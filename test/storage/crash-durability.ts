@@ -10,7 +10,9 @@ const fixture = fileURLToPath(new URL('../fixtures/durable-writer.ts', import.me
 
 t.test('acknowledged writes survive SIGKILL', async (t) => {
   const file = path.join(t.testdir(), 'store.db')
-  const child = spawn(process.execPath, [...process.execArgv, fixture, file, '1000'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, [...process.execArgv, fixture, file, '1000'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   t.teardown(() => void child.kill('SIGKILL'))
   let acked = -1
   let buffered = ''

@@ -52,7 +52,10 @@ export async function run(args: InitArgs): Promise<void> {
   } finally {
     wipe(unlock)
   }
-  const how = args.keyFile !== undefined ? `--key-file ${args.keyFile}` : '--passphrase-file FILE (or type the passphrase when asked)'
+  const how =
+    args.keyFile !== undefined
+      ? `--key-file ${args.keyFile}`
+      : '--passphrase-file FILE (or type the passphrase when asked)'
   print(
     `Success! Created a store in ${dir}.\n` +
       `Start the daemon on it with: secretfs server --data ${dir} --mountpoint DIR ${how}\n`,

@@ -13,5 +13,7 @@ export interface MountsArgs {
 export async function run(args: MountsArgs): Promise<void> {
   const mounts = await doing('listing the mounts', connect(args.address).mounts())
   if (args.format === 'json') return printJson(mounts)
-  print(formatMountsTable(Object.entries(mounts).map(([path, m]) => ({ path, type: m.type, description: m.description }))))
+  print(
+    formatMountsTable(Object.entries(mounts).map(([path, m]) => ({ path, type: m.type, description: m.description }))),
+  )
 }

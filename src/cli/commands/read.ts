@@ -37,7 +37,12 @@ export async function run(args: ReadArgs): Promise<void> {
     }
     if (args.format === 'json') return printJson(secret)
     const rows: [string, unknown][] = []
-    if (secret.lease_id) rows.push(['lease_id', secret.lease_id], ['lease_duration', secret.lease_duration], ['lease_renewable', secret.renewable])
+    if (secret.lease_id)
+      rows.push(
+        ['lease_id', secret.lease_id],
+        ['lease_duration', secret.lease_duration],
+        ['lease_renewable', secret.renewable],
+      )
     for (const key of Object.keys(secret.data).sort()) rows.push([key, secret.data[key]])
     print(keyValueTable(rows))
     if (binary)

@@ -20,7 +20,8 @@ export async function run(args: WriteArgs): Promise<void> {
   if (data.length === 0)
     throw new UsageError('nothing to write', 'Give key=value pairs, or - to store standard input as it is.')
   if (data.includes('-')) {
-    if (data.length > 1) throw new UsageError('a lone - (the raw value from stdin) cannot be mixed with key=value pairs')
+    if (data.length > 1)
+      throw new UsageError('a lone - (the raw value from stdin) cannot be mixed with key=value pairs')
     const value = await readStdin()
     await doing(`writing ${path}`, client.writeRaw(path, value))
     value.fill(0)
