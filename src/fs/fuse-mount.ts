@@ -24,13 +24,19 @@ export const FUSE_OPTIONS: FuseOptions = {
   fsname: ['secretfs', ...EXTRA_LIBFUSE_OPTIONS].join(','),
   // /proc/mounts lists the mount as fuse.secretfs.
   subtype: 'secretfs',
-  // Names are cached for 1 s (as gocryptfs does), which spares a lookup of every directory on a
-  // path on every access. No answer comes from that cache: each request still carries its path
-  // and is answered by the core, an open of a name the core no longer has is retried after a
-  // fresh lookup (ESTALE), mkdir and O_EXCL always look up afresh, and misses are never cached
-  // (libfuse's negative_timeout is 0). Attributes are never cached, so stat is always current;
-  // contents cannot be (direct_io, above).
-  entryTimeout: '1',
+  // Names are cached for 5 s, which spares a lookup of every name on a path on every access: each
+  // costs a round trip through two threads (~100-150 µs on a 2-core VM), and a name looked up
+  // afresh costs two (libfuse's attr_timeout 0 makes the kernel send GETATTR after LOOKUP too),
+  // so `cat` of a name written seconds ago takes 3 round trips instead of 4. No answer comes
+  // from that cache: each request still carries its path and is answered by the core, an open of
+  // a name the core no longer has is retried after a fresh lookup (ESTALE), mkdir and O_EXCL
+  // always look up afresh, and misses are never cached (libfuse's negative_timeout is 0). The
+  // one visible cost of a longer time: a name the core turned from a file into a directory (or
+  // back) in that window gives EIO once, and the kernel then looks it up afresh. Attributes are
+  // never cached, so stat is always current (even 1 ms would let fstat report a stale size, and
+  // readers that trust it, such as Node's readFile, would cut the value short); contents cannot
+  // be (direct_io, above).
+  entryTimeout: '5',
   attrTimeout: '0',
   kernelCache: false,
   autoCache: false,
