@@ -112,7 +112,10 @@ async function fill(dir: string): Promise<void> {
 
 function listing(t: Target): number {
   const start = now()
-  const r = spawnSync('ls', ['-l', path.join(t.dir, 'listed')], { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 << 20 })
+  const r = spawnSync('ls', ['-l', path.join(t.dir, 'listed')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  })
   const elapsed = seconds(start)
   t.listed = performance.now()
   if (r.status !== 0 || r.stdout.toString().split('\n').length < LISTED) throw new Error('ls -l failed')
