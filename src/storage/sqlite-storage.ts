@@ -119,7 +119,8 @@ export class SqliteStorage implements Storage {
 
   async list(prefix: string, limit = Infinity): Promise<string[]> {
     const end = prefixEnd(prefix)
-    const page = 256
+    // A page is no longer than the caller needs (plus the prefix's own key): a stat asks for one.
+    const page = Math.min(256, limit + 1)
     const out: string[] = []
     let from = prefix
     // Files come in pages; on reaching a subdirectory, seek past everything beneath it.
