@@ -4,8 +4,10 @@
 import type { Core } from '../core/core.js'
 import type { Lease } from '../backends/backend.js'
 import { mountsJson } from '../backends/system-backend.js'
+import { normalizeMountPath } from '../core/paths.js'
 import { encodeFields, isFields, presentValue } from '../core/secret-data.js'
 import { invalid } from '../errors.js'
+import type { KernelCache } from '../fs/kernel-cache.js'
 import type { Logger } from '../log.js'
 import { parseDuration } from './duration.js'
 import { errorResponse } from './http-status.js'
@@ -48,15 +50,26 @@ function envelope(data: unknown, lease?: Lease): Record<string, unknown> {
   }
 }
 
+/** A mount's path as the filesystem names it: 'secret/' → 'secret'. */
+function mountName(path: string): string {
+  return normalizeMountPath(path).slice(0, -1)
+}
+
 export class ApiHandler {
   readonly #core: Core
   readonly #log: Logger
   /** One unseal at a time: each passphrase attempt costs an Argon2id run of 256 MiB. */
   #unsealing: Promise<unknown> = Promise.resolve()
+  /**
+   * What the mount's kernel may still hold. A change is answered only once what the kernel cached
+   * before it has lapsed, so that whatever the client does next on the mount sees the change.
+   */
+  readonly #kernelCache: KernelCache | undefined
 
-  constructor(core: Core, log: Logger) {
+  constructor(core: Core, log: Logger, kernelCache?: KernelCache) {
     this.#core = core
     this.#log = log
+    this.#kernelCache = kernelCache
   }
 
   async handle(req: ApiRequest): Promise<ApiResponse> {
@@ -88,6 +101,7 @@ export class ApiHandler {
         const path = more.join('/')
         if (allow(m, 'POST', 'PUT', 'DELETE') === 'DELETE') {
           await this.#core.unmount(path)
+          await this.#kernelCache?.lapsedUnder(mountName(path))
           return noContent()
         }
         return this.#mount(path, jsonObject(req))
@@ -95,12 +109,15 @@ export class ApiHandler {
       if (second === 'remount' && more.length === 0) {
         allow(m, 'POST', 'PUT')
         const body = jsonObject(req)
-        await this.#core.remount(stringField(body, 'from'), stringField(body, 'to'))
+        const from = stringField(body, 'from')
+        await this.#core.remount(from, stringField(body, 'to'))
+        await this.#kernelCache?.lapsedUnder(mountName(from))
         return noContent()
       }
       if (second === 'seal' && more.length === 0) {
         allow(m, 'POST', 'PUT')
         this.#core.seal()
+        await this.#kernelCache?.lapsedAll()
         return noContent()
       }
       if (second === 'unseal' && more.length === 0) {
@@ -161,10 +178,12 @@ export class ApiHandler {
             'the request body is empty: send a JSON object of fields, or raw bytes as application/octet-stream',
           )
         await this.#core.write(path, raw ? req.body : encodeFields(jsonObject(req)))
+        await this.#kernelCache?.lapsedFor(target.segments.join('/'))
         return noContent()
       }
       default: {
         await this.#core.delete(path)
+        await this.#kernelCache?.lapsedFor(target.segments.join('/'))
         return noContent()
       }
     }

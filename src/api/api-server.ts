@@ -11,6 +11,7 @@ import type { Core } from '../core/core.js'
 import { DEFAULT_MAX_VALUE_SIZE } from '../core/core.js'
 import { SecretfsError, busy, invalid } from '../errors.js'
 import type { Logger } from '../log.js'
+import type { KernelCache } from '../fs/kernel-cache.js'
 import { ApiHandler, type ApiRequest, type ApiResponse } from './api-handler.js'
 
 export interface ApiServerOptions {
@@ -18,6 +19,8 @@ export interface ApiServerOptions {
   log: Logger
   /** The largest request body taken; larger ones get 413. Room for a largest secret in JSON. */
   maxBodyBytes?: number
+  /** The mount's kernel cache, when the filesystem is served: changes wait for it to lapse. */
+  kernelCache?: KernelCache
 }
 
 export interface ApiServer {
@@ -32,7 +35,7 @@ export async function startApiServer(core: Core, options: ApiServerOptions): Pro
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   await prepareSocketDir(dirname(socketPath))
   await removeStaleSocket(socketPath)
-  const handler = new ApiHandler(core, log)
+  const handler = new ApiHandler(core, log, options.kernelCache)
 
   const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, (req, res) => {
     void serve(handler, req, res, maxBody, log)

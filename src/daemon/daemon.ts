@@ -3,6 +3,7 @@
 
 import type { Core } from '../core/core.js'
 import type { Fuse } from '../fs/fuse-mount.js'
+import { KernelCache } from '../fs/kernel-cache.js'
 import { describe, type Logger } from '../log.js'
 import { loadFuse } from './fuse-library.js'
 import { serveControlApi } from './api-service.js'
@@ -52,12 +53,15 @@ export class Daemon {
 
   async #startServices(): Promise<void> {
     const { core, mountpoint, socketPath, log } = this.#options
+    // What the kernel caches of the mount's answers, which the API lets lapse before it answers.
+    let kernelCache: KernelCache | undefined
     if (mountpoint !== undefined) {
       const fuse = this.#options.fuse ?? (await loadFuse())
-      this.#services.push(await serveFilesystem(core, mountpoint, fuse, log))
+      kernelCache = new KernelCache()
+      this.#services.push(await serveFilesystem(core, mountpoint, fuse, log, kernelCache))
     }
     // Started last, so stopped first: no API request arrives while the filesystem unmounts.
-    this.#services.push(await serveControlApi(core, socketPath, log))
+    this.#services.push(await serveControlApi(core, socketPath, log, kernelCache))
   }
 
   /** Stops the services (last started first), then seals and closes the core. Idempotent. */

@@ -2,6 +2,7 @@
 
 import type { Core } from '../core/core.js'
 import { mountFs, type Fuse } from '../fs/fuse-mount.js'
+import type { KernelCache } from '../fs/kernel-cache.js'
 import { SecretFs } from '../fs/secret-fs.js'
 import type { Logger } from '../log.js'
 import { prepareMountpoint } from './mountpoint.js'
@@ -14,9 +15,15 @@ export interface Service {
   stop(): Promise<void>
 }
 
-export async function serveFilesystem(core: Core, mountpoint: string, fuse: Fuse, log: Logger): Promise<Service> {
+export async function serveFilesystem(
+  core: Core,
+  mountpoint: string,
+  fuse: Fuse,
+  log: Logger,
+  kernelCache: KernelCache,
+): Promise<Service> {
   const dir = await prepareMountpoint(mountpoint, log)
-  const mount = await mountFs(fuse, dir, new SecretFs({ core, log }))
+  const mount = await mountFs(fuse, dir, new SecretFs({ core, log, kernelCache }))
   log.info('filesystem mounted')
   return {
     name: 'filesystem',

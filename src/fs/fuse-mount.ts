@@ -1,9 +1,10 @@
 // Mounts a SecretFs with fuse-native: private to the daemon's user (no allow_other), and with
-// kernel caching limited so that a write made through the core (the control API) is seen by the
-// very next stat or read on the mount.
+// kernel caching limited so that a change made through the control API is seen by every stat or
+// read on the mount that starts after the API answered.
 
 import type FuseNative from 'fuse-native'
 import type { FuseOptions } from 'fuse-native'
+import { ATTRIBUTE_TTL_MS } from './kernel-cache.js'
 import type { SecretFs } from './secret-fs.js'
 
 export type Fuse = typeof FuseNative
@@ -25,19 +26,18 @@ export const FUSE_OPTIONS: FuseOptions = {
   // /proc/mounts lists the mount as fuse.secretfs.
   subtype: 'secretfs',
   // Names are cached for 5 s, which spares a lookup of every name on a path on every access: each
-  // costs a round trip through two threads (~100-150 µs on a 2-core VM), and a name looked up
-  // afresh costs two (libfuse's attr_timeout 0 makes the kernel send GETATTR after LOOKUP too),
-  // so `cat` of a name written seconds ago takes 3 round trips instead of 4. No answer comes
-  // from that cache: each request still carries its path and is answered by the core, an open of
-  // a name the core no longer has is retried after a fresh lookup (ESTALE), mkdir and O_EXCL
-  // always look up afresh, and misses are never cached (libfuse's negative_timeout is 0). The
-  // one visible cost of a longer time: a name the core turned from a file into a directory (or
-  // back) in that window gives EIO once, and the kernel then looks it up afresh. Attributes are
-  // never cached, so stat is always current (even 1 ms would let fstat report a stale size, and
-  // readers that trust it, such as Node's readFile, would cut the value short); contents cannot
-  // be (direct_io, above).
+  // costs a round trip through two threads (~70-150 µs on a 2-core VM). No answer comes from that
+  // cache: each request still carries its path and is answered by the core, an open of a name the
+  // core no longer has is retried after a fresh lookup (ESTALE), mkdir and O_EXCL always look up
+  // afresh, and misses are never cached (libfuse's negative_timeout is 0). The one visible cost of
+  // a longer time: a name the core turned from a file into a directory (or back) in that window
+  // gives EIO once, and the kernel then looks it up afresh.
   entryTimeout: '5',
-  attrTimeout: '0',
+  // Attributes are cached briefly, so that `ls -l`, `find` and `stat` cost one request per name,
+  // not two (a lookup, then a getattr). The control API waits for them to lapse before it
+  // acknowledges a change (kernel-cache.ts), so stat and readers that trust the size (Node's
+  // readFile) see it. Contents are never cached (direct_io, above).
+  attrTimeout: String(ATTRIBUTE_TTL_MS / 1000),
   kernelCache: false,
   autoCache: false,
 }

@@ -15,6 +15,7 @@ import { FileHandle } from './file-handle.js'
 import { checkName, isProbeAtRoot, parentOf, parseFsPath } from './fs-paths.js'
 import { HandleTable } from './handle-table.js'
 import { HotLoop } from './hot-loop.js'
+import { KernelCache } from './kernel-cache.js'
 
 const { O_RDONLY, O_TRUNC, O_APPEND } = constants
 const O_ACCMODE = 3 // not in node's constants
@@ -26,12 +27,15 @@ export interface SecretFsOptions {
   core: Core
   log: Logger
   attributes?: Attributes
+  /** Shared with the control API, which waits for what the kernel cached to lapse. */
+  kernelCache?: KernelCache
 }
 
 export class SecretFs {
   readonly #core: Core
   readonly #log: Logger
   readonly #attrs: Attributes
+  readonly #kernelCache: KernelCache
   readonly #handles = new HandleTable()
   readonly #inFlight = new Set<Promise<unknown>>()
   readonly #hot = new HotLoop()
@@ -41,6 +45,7 @@ export class SecretFs {
     this.#core = options.core
     this.#log = options.log
     this.#attrs = options.attributes ?? new Attributes()
+    this.#kernelCache = options.kernelCache ?? new KernelCache()
   }
 
   /** The handlers for fuse-native. Only what is listed here is implemented. */
@@ -49,7 +54,7 @@ export class SecretFs {
     return {
       getattr: (p, cb) =>
         this.#run(
-          () => this.getattr(p),
+          () => this.#kernelCache.attributes(parseFsPath(p).logical, () => this.getattr(p)),
           (st) => cb(0, st),
           cb,
         ),

@@ -12,6 +12,7 @@ import type { Core } from '../../src/core/core.js'
 import { loadFuse } from '../../src/daemon/fuse-library.js'
 import { forceUnmount, isMounted } from '../../src/daemon/mountpoint.js'
 import { mountFs, type FsMount } from '../../src/fs/fuse-mount.js'
+import type { KernelCache } from '../../src/fs/kernel-cache.js'
 import { SecretFs } from '../../src/fs/secret-fs.js'
 import { silentLogger, type Logger } from '../../src/log.js'
 
@@ -139,11 +140,23 @@ export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promis
   return daemon
 }
 
-/** Mounts `core` in this process (for tests that use the core directly); unmounted in teardown. */
-export async function mountInProcess(t: Scope, core: Core, log: Logger = silentLogger): Promise<FsMount> {
+/**
+ * Mounts `core` in this process (for tests that use the core directly); unmounted in teardown.
+ * Give `kernelCache` to the control API too when the test changes the core through it.
+ */
+export async function mountInProcess(
+  t: Scope,
+  core: Core,
+  log: Logger = silentLogger,
+  kernelCache?: KernelCache,
+): Promise<FsMount> {
   const mountpoint = path.join(await tempDir(t), 'mnt')
   await fs.mkdir(mountpoint, { mode: 0o700 })
-  const mount = await mountFs(await loadFuse(), mountpoint, new SecretFs({ core, log }))
+  const mount = await mountFs(
+    await loadFuse(),
+    mountpoint,
+    new SecretFs({ core, log, ...(kernelCache && { kernelCache }) }),
+  )
   t.teardown(async () => {
     await withTimeout(mount.unmount(), 10_000, () => 'unmount timed out').catch(() => forceUnmount(mountpoint))
     if (await isMounted(mountpoint)) await forceUnmount(mountpoint)
