@@ -38,6 +38,10 @@ export const FUSE_OPTIONS: FuseOptions = {
   // acknowledges a change (kernel-cache.ts), so stat and readers that trust the size (Node's
   // readFile) see it. Contents are never cached (direct_io, above).
   attrTimeout: String(ATTRIBUTE_TTL_MS / 1000),
+  // fuse-native answers ETIMEDOUT for a handler silent for 15 s: a commit slowed by the disk would
+  // then be reported failed to close, and land after. Every handler here answers, so no timer
+  // (which also spares one per request).
+  timeout: false,
   kernelCache: false,
   autoCache: false,
 }

@@ -78,9 +78,14 @@ export class SecretFs {
         ),
       read: (_p, fd, buf, len, pos, cb) => this.#now(() => this.#handle(fd).read(buf, len, pos), cb, cb),
       write: (_p, fd, buf, len, pos, cb) => this.#now(() => this.#writer(fd).write(buf, len, pos), cb, cb),
-      flush: (_p, fd, cb) => this.#run(() => this.flush(fd), done(cb), cb),
+      // A reader's close has nothing to commit: answered at once, as its reads are.
+      flush: (_p, fd, cb) =>
+        this.#isReader(fd) ? this.#now(() => 0, cb, cb) : this.#run(() => this.flush(fd), done(cb), cb),
       fsync: (_p, _datasync, fd, cb) => this.#run(() => this.commit(fd), done(cb), cb),
-      release: (_p, fd, cb) => this.#run(() => this.release(fd), done(cb), cb),
+      release: (_p, fd, cb) =>
+        this.#isReader(fd)
+          ? this.#now(() => this.#releaseReader(fd), done(cb), cb)
+          : this.#run(() => this.release(fd), done(cb), cb),
       truncate: (p, size, cb) => this.#run(() => this.truncate(p, size), done(cb), cb),
       ftruncate: (_p, fd, size, cb) => this.#now(() => this.#writer(fd).truncate(size), done(cb), cb),
       unlink: (p, cb) => this.#run(() => this.unlink(p), done(cb), cb),
@@ -269,6 +274,14 @@ export class SecretFs {
     const handle = this.#handles.get(fd)
     if (!handle) throw badHandle()
     return handle
+  }
+
+  #isReader(fd: number): boolean {
+    return this.#handles.get(fd)?.writable === false
+  }
+
+  #releaseReader(fd: number): void {
+    this.#handles.remove(fd)?.dispose()
   }
 
   #writer(fd: number): FileHandle {
