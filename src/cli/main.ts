@@ -31,6 +31,23 @@ const fast = process.env.SECRETFS_CLI_NO_FAST_PATH ? undefined : fastCommand(pro
 if (fast) await runCommand(commands[fast.name], fast.args)
 else await runYargs()
 
+/** The version in secretfs's package.json (found above this file, from the source or the build). */
+async function packageVersion(): Promise<string> {
+  const { readFile } = await import('node:fs/promises')
+  const path = await import('node:path')
+  const { fileURLToPath } = await import('node:url')
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as {
+        name?: string
+        version?: string
+      }
+      if (pkg.name === 'secretfs' && pkg.version) return pkg.version
+    } catch {}
+    if (path.dirname(dir) === dir) return 'unknown'
+  }
+}
+
 async function runYargs(): Promise<void> {
   const { default: yargs } = await import('yargs')
   const { hideBin } = await import('yargs/helpers')
@@ -207,7 +224,7 @@ async function runYargs(): Promise<void> {
     .strict()
     .help()
     .alias('help', 'h')
-    .version(false)
+    .version(await packageVersion())
     .fail((message, error) => {
       if (error) throw error
       process.stderr.write(`Error: ${message}\nSee: secretfs --help, or secretfs COMMAND --help\n`)
