@@ -63,20 +63,17 @@ export class KernelCache {
    */
   async lapsedFor(path: string): Promise<void> {
     await this.#answersInFlight()
-    let last = 0
-    for (let p = path; p !== ''; p = p.slice(0, Math.max(0, p.lastIndexOf('/'))))
-      last = Math.max(last, this.#answeredAt(p))
-    await this.#until(last)
+    await this.#until(this.#lastAnsweredUpFrom(path))
   }
 
   /** The same for `dir`, the directories above it and everything beneath it (a mount's whole tree). */
   async lapsedUnder(dir: string): Promise<void> {
     await this.#answersInFlight()
     const inside = dir + '/'
-    let last = 0
+    let last = this.#lastAnsweredUpFrom(dir)
     for (const map of [this.#previous, this.#current])
       for (const [p, at] of map) if (p.startsWith(inside)) last = Math.max(last, at)
-    await Promise.all([this.lapsedFor(dir), this.#until(last)])
+    await this.#until(last)
   }
 
   /** The same for every path (the store was sealed). */
@@ -91,8 +88,12 @@ export class KernelCache {
     await Promise.allSettled([...this.#inFlight])
   }
 
-  #answeredAt(path: string): number {
-    return this.#current.get(path) ?? this.#previous.get(path) ?? 0
+  /** The last answer for `path` or a directory above it (0: none that may still be cached). */
+  #lastAnsweredUpFrom(path: string): number {
+    let last = 0
+    for (let p = path; p !== ''; p = p.slice(0, Math.max(0, p.lastIndexOf('/'))))
+      last = Math.max(last, this.#current.get(p) ?? this.#previous.get(p) ?? 0)
+    return last
   }
 
   async #until(answeredAt: number): Promise<void> {

@@ -69,6 +69,6 @@ t.test('old answers are forgotten: the tables hold at most two lifetimes', async
   await new Promise((resolve) => setTimeout(resolve, 2 * ATTRIBUTE_TTL_MS + 20))
   await answer(cache, 'secret/newer')
   t.equal(cache.size, 2, 'the oldest answer is dropped')
-  t.ok(await settlesAtOnce(cache.lapsedFor('secret/old')))
-  t.notOk(await settlesAtOnce(cache.lapsedFor('secret/newer')))
+  t.ok(await settlesAtOnce(cache.lapsedFor('secret/old')), 'an old answer holds nothing up')
+  t.notOk(await settlesAtOnce(cache.lapsedFor('secret/newer')), 'a new one does')
 })
