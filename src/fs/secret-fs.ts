@@ -76,18 +76,13 @@ export class SecretFs {
           (fd) => cb(0, fd),
           cb,
         ),
-      read: (_p, fd, buf, len, pos, cb) => this.#now(() => this.#handle(fd).read(buf, len, pos), cb, cb),
-      write: (_p, fd, buf, len, pos, cb) => this.#now(() => this.#writer(fd).write(buf, len, pos), cb, cb),
-      // A reader's close has nothing to commit: answered at once, as its reads are.
-      flush: (_p, fd, cb) =>
-        this.#isReader(fd) ? this.#now(() => 0, cb, cb) : this.#run(() => this.flush(fd), done(cb), cb),
+      read: (_p, fd, buf, len, pos, cb) => this.#run(() => this.#handle(fd).read(buf, len, pos), cb, cb),
+      write: (_p, fd, buf, len, pos, cb) => this.#run(() => this.#writer(fd).write(buf, len, pos), cb, cb),
+      flush: (_p, fd, cb) => this.#run(() => this.flush(fd), done(cb), cb),
       fsync: (_p, _datasync, fd, cb) => this.#run(() => this.commit(fd), done(cb), cb),
-      release: (_p, fd, cb) =>
-        this.#isReader(fd)
-          ? this.#now(() => this.#releaseReader(fd), done(cb), cb)
-          : this.#run(() => this.release(fd), done(cb), cb),
+      release: (_p, fd, cb) => this.#run(() => this.release(fd), done(cb), cb),
       truncate: (p, size, cb) => this.#run(() => this.truncate(p, size), done(cb), cb),
-      ftruncate: (_p, fd, size, cb) => this.#now(() => this.#writer(fd).truncate(size), done(cb), cb),
+      ftruncate: (_p, fd, size, cb) => this.#run(() => this.#writer(fd).truncate(size), done(cb), cb),
       unlink: (p, cb) => this.#run(() => this.unlink(p), done(cb), cb),
       mkdir: (p, _mode, cb) => this.#run(() => this.mkdir(p), done(cb), cb),
       rmdir: (p, cb) => this.#run(() => this.rmdir(p), done(cb), cb),
@@ -98,9 +93,9 @@ export class SecretFs {
       chown: (p, _uid, _gid, cb) => this.#run(() => this.getattr(p), done(cb), cb),
       utimens: (p, _atime, _mtime, cb) => this.#run(() => this.getattr(p), done(cb), cb),
       // Refused, rather than left to libfuse's ENOSYS, so that tools report "not permitted".
-      symlink: (_a, _b, cb) => this.#now(() => refuse('symbolic links are not supported'), cb, cb),
-      link: (_a, _b, cb) => this.#now(() => refuse('hard links are not supported'), cb, cb),
-      mknod: (_p, _mode, _dev, cb) => this.#now(() => refuse('only regular files are supported'), cb, cb),
+      symlink: (_a, _b, cb) => this.#run(() => refuse('symbolic links are not supported'), cb, cb),
+      link: (_a, _b, cb) => this.#run(() => refuse('hard links are not supported'), cb, cb),
+      mknod: (_p, _mode, _dev, cb) => this.#run(() => refuse('only regular files are supported'), cb, cb),
     }
   }
 
@@ -178,13 +173,13 @@ export class SecretFs {
   /**
    * A close of one descriptor (of possibly several: dup, fork). Commits what was written, so that
    * it is visible and durable when close returns; a handle only emptied or created at open is
-   * committed at release instead (see FileHandle.touched).
+   * committed at release instead (see FileHandle.touched). A reader's is answered at once.
    */
-  async flush(fd: number): Promise<void> {
+  flush(fd: number): Promise<void> | void {
     const handle = this.#handle(fd)
     if (!handle.writable) return
-    if (handle.touched) await handle.commit(this.#store)
-    else handle.flushed()
+    if (handle.touched) return handle.commit(this.#store)
+    handle.flushed()
   }
 
   async commit(fd: number): Promise<void> {
@@ -192,14 +187,15 @@ export class SecretFs {
     if (handle.writable) await handle.commit(this.#store)
   }
 
-  async release(fd: number): Promise<void> {
+  /** The last close of an open file: a writer commits what is left; a reader is answered at once. */
+  release(fd: number): Promise<void> | void {
     const handle = this.#handle(fd)
-    try {
-      if (handle.writable) await handle.commit(this.#store)
-    } finally {
+    const forget = () => {
       this.#handles.remove(fd)
       handle.dispose()
     }
+    if (!handle.writable) return forget()
+    return handle.commit(this.#store).finally(forget)
   }
 
   async truncate(fusePath: string, size: number): Promise<void> {
@@ -276,38 +272,28 @@ export class SecretFs {
     return handle
   }
 
-  #isReader(fd: number): boolean {
-    return this.#handles.get(fd)?.writable === false
-  }
-
-  #releaseReader(fd: number): void {
-    this.#handles.remove(fd)?.dispose()
-  }
-
   #writer(fd: number): FileHandle {
     const handle = this.#handle(fd)
     if (!handle.writable) throw badHandle()
     return handle
   }
 
-  /** Runs an async request and answers the kernel: its value, or the errno of what it threw. */
-  #run<T>(work: () => Promise<T>, answer: (value: T) => void, fail: (errno: number) => void): void {
+  /**
+   * Runs a request and answers the kernel: its value, or the errno of what it threw. Work done
+   * from memory (reads, writes, a reader's close) is answered at once; a promise when it settles.
+   */
+  #run<T>(work: () => T | Promise<T>, answer: (value: T) => void, fail: (errno: number) => void): void {
     this.#hot.touch()
-    const request = work().then(answer, (e: unknown) => fail(this.#errno(e)))
-    this.#inFlight.add(request)
-    void request.finally(() => this.#inFlight.delete(request))
-  }
-
-  /** The same for requests served from memory (reads and writes of an open file). */
-  #now<T>(work: () => T, answer: (value: T) => void, fail: (errno: number) => void): void {
-    this.#hot.touch()
-    let value: T
+    let result: T | Promise<T>
     try {
-      value = work()
+      result = work()
     } catch (e) {
       return fail(this.#errno(e))
     }
-    answer(value)
+    if (!(result instanceof Promise)) return answer(result)
+    const request = result.then(answer, (e: unknown) => fail(this.#errno(e)))
+    this.#inFlight.add(request)
+    void request.finally(() => this.#inFlight.delete(request))
   }
 
   #errno(e: unknown): number {
