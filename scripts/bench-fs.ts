@@ -37,18 +37,18 @@ interface Target {
 const now = () => process.hrtime.bigint()
 const seconds = (start: bigint) => Number(now() - start) / 1e9
 
-async function startSecretfs(work: string): Promise<Target> {
-  const data = path.join(work, 'secretfs-data')
-  const key = path.join(work, 'key')
-  const mnt = path.join(work, 'secretfs')
-  fs.writeFileSync(key, Buffer.alloc(32, 7), { mode: 0o600 })
-  const cli = fromSource
+/**
+ * Runs one of this repository's programs (`entry`, as 'src/cli/main', from the source or the
+ * build) as a target: ready when it prints `ready`, stopped with SIGTERM.
+ */
+async function startProcess(name: string, dir: string, entry: string, args: string[], ready: RegExp): Promise<Target> {
+  const program = fromSource
     ? [
         `--import=${path.join(repo, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')}`,
-        path.join(repo, 'src/cli/main.ts'),
+        path.join(repo, `${entry}.ts`),
       ]
-    : [path.join(repo, 'dist/src/cli/main.js')]
-  const child = spawn(process.execPath, [...cli, 'server', '--mountpoint', mnt, '--data', data, '--key-file', key], {
+    : [path.join(repo, 'dist', `${entry}.js`)]
+  const child = spawn(process.execPath, [...program, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
   })
@@ -56,13 +56,13 @@ async function startSecretfs(work: string): Promise<Target> {
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString()
-      if (/stop it with/.test(out)) resolve()
+      if (ready.test(out)) resolve()
     })
-    child.on('exit', (code) => reject(new Error(`secretfs exited (${code})`)))
+    child.on('exit', (code) => reject(new Error(`${name} exited (${code})`)))
   })
   return {
-    name: 'secretfs',
-    dir: path.join(mnt, 'secret'),
+    name,
+    dir,
     stop: () =>
       new Promise((resolve) => {
         child.on('exit', () => resolve())
@@ -71,25 +71,19 @@ async function startSecretfs(work: string): Promise<Target> {
   }
 }
 
-async function startFloor(work: string): Promise<Target> {
+function startSecretfs(work: string): Promise<Target> {
+  const data = path.join(work, 'secretfs-data')
+  const key = path.join(work, 'key')
+  const mnt = path.join(work, 'secretfs')
+  fs.writeFileSync(key, Buffer.alloc(32, 7), { mode: 0o600 })
+  const args = ['server', '--mountpoint', mnt, '--data', data, '--key-file', key]
+  return startProcess('secretfs', path.join(mnt, 'secret'), 'src/cli/main', args, /stop it with/)
+}
+
+function startFloor(work: string): Promise<Target> {
   const mnt = path.join(work, 'floor')
   fs.mkdirSync(mnt)
-  const script = fromSource ? path.join(repo, 'scripts/fuse-floor.ts') : path.join(repo, 'dist/scripts/fuse-floor.js')
-  const loader = fromSource ? [`--import=${path.join(repo, 'node_modules/@tapjs/typescript/dist/esm/import.mjs')}`] : []
-  const child = spawn(process.execPath, [...loader, script, mnt], { stdio: ['ignore', 'pipe', 'inherit'] })
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => /mounted/.test(d.toString()) && resolve())
-    child.on('exit', (code) => reject(new Error(`fuse-floor exited (${code})`)))
-  })
-  return {
-    name: 'floor',
-    dir: mnt,
-    stop: () =>
-      new Promise((resolve) => {
-        child.on('exit', () => resolve())
-        child.kill('SIGTERM')
-      }),
-  }
+  return startProcess('floor', mnt, 'scripts/fuse-floor', [mnt], /mounted/)
 }
 
 async function startGocryptfs(work: string): Promise<Target> {
