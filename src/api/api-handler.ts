@@ -190,21 +190,19 @@ export class ApiHandler {
   }
 
   async #mount(path: string, body: Record<string, unknown>): Promise<ApiResponse> {
-    const type = body.type
+    const type = own(body, 'type')
     if (typeof type !== 'string' || type === '') throw invalid('a mount needs a type, such as generic')
-    const description = body.description ?? ''
+    const description = own(body, 'description') ?? ''
     if (typeof description !== 'string') throw invalid('the description must be a string')
-    const config = body.config ?? {}
+    const config = own(body, 'config') ?? {}
     if (!isFields(config)) throw invalid('config must be an object')
+    const defaultTtl = own(config, 'default_lease_ttl')
+    const maxTtl = own(config, 'max_lease_ttl')
     await this.#core.mount(path, type, {
       description,
       config: {
-        ...(config.default_lease_ttl !== undefined && {
-          defaultLeaseTtl: parseDuration(config.default_lease_ttl, 'the default lease TTL'),
-        }),
-        ...(config.max_lease_ttl !== undefined && {
-          maxLeaseTtl: parseDuration(config.max_lease_ttl, 'the max lease TTL'),
-        }),
+        ...(defaultTtl !== undefined && { defaultLeaseTtl: parseDuration(defaultTtl, 'the default lease TTL') }),
+        ...(maxTtl !== undefined && { maxLeaseTtl: parseDuration(maxTtl, 'the max lease TTL') }),
       },
     })
     return noContent()
@@ -265,8 +263,13 @@ function jsonObject(req: ApiRequest): Record<string, unknown> {
   return parsed
 }
 
+/** A field of a request body: its own properties only, never one inherited from Object. */
+function own(body: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(body, name) ? body[name] : undefined
+}
+
 function stringField(body: Record<string, unknown>, name: string): string {
-  const v = body[name]
+  const v = own(body, name)
   if (typeof v !== 'string' || v === '') throw invalid(`${name} must be a non-empty string`)
   return v
 }

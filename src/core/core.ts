@@ -4,6 +4,7 @@
 import type { Backend, BackendFactory, EntryInfo, Lease, ReadResult } from '../backends/backend.js'
 import { genericBackend } from '../backends/generic-backend.js'
 import { SystemBackend } from '../backends/system-backend.js'
+import { UnavailableBackend } from '../backends/unavailable-backend.js'
 import { BarrierView } from '../barrier/barrier-view.js'
 import { SodiumBarrier } from '../barrier/sodium-barrier.js'
 import type { Unlock } from '../barrier/seal-config.js'
@@ -38,14 +39,14 @@ import { Router, type Route } from './router.js'
 
 export const DEFAULT_MAX_VALUE_SIZE = 1 << 20
 
-export const builtinBackends: Record<string, BackendFactory> = {
+export const builtinBackends: Readonly<Record<string, BackendFactory>> = {
   generic: genericBackend,
 }
 
 export interface CoreOptions {
   storage: Storage
-  /** Backend types by name; defaults to the built-in ones. */
-  backends?: Record<string, BackendFactory>
+  /** Backend types by name (own properties only); defaults to the built-in ones. */
+  backends?: Readonly<Record<string, BackendFactory>>
   maxValueSize?: number
   log?: Logger
 }
@@ -67,7 +68,8 @@ export class Core {
   readonly barrier: SodiumBarrier
   readonly storage: Storage
   readonly log: Logger
-  readonly #backends: Record<string, BackendFactory>
+  /** A Map, so that a type named by a user (`__proto__`, `constructor`) is only ever a key. */
+  readonly #backends: ReadonlyMap<string, BackendFactory>
   readonly #maxValueSize: number
   readonly #router = new Router()
   readonly #leases: LeaseManager
@@ -78,7 +80,7 @@ export class Core {
   constructor(options: CoreOptions) {
     this.storage = options.storage
     this.barrier = new SodiumBarrier(options.storage)
-    this.#backends = options.backends ?? builtinBackends
+    this.#backends = new Map(Object.entries(options.backends ?? builtinBackends))
     this.#maxValueSize = options.maxValueSize ?? DEFAULT_MAX_VALUE_SIZE
     this.log = options.log ?? silentLogger
     this.#leases = new LeaseManager(this.barrier)
@@ -99,7 +101,7 @@ export class Core {
   }
 
   get backendTypes(): string[] {
-    return Object.keys(this.#backends)
+    return [...this.#backends.keys()]
   }
 
   // ---- seal ----
@@ -165,12 +167,13 @@ export class Core {
     return this.#withTable(async () => {
       checkMountable(mountPath)
       if (this.#router.get(mountPath)) throw exists('a backend is already mounted at that path')
-      const factory = this.#backends[type]
-      if (!factory) throw invalid(`unknown backend type; known types: ${Object.keys(this.#backends).join(', ')}`)
+      if (!this.#backends.has(type)) throw invalid(`unknown backend type; known types: ${this.backendTypes.join(', ')}`)
       checkConfig(options.config)
       const entry = newEntry(mountPath, type, options.description ?? '', options.config)
+      // Built before the table is saved: a backend that cannot be built leaves no entry behind.
+      const backend = this.#makeBackend(entry)
       await this.#saveTable([...this.#router.entries(), entry])
-      this.#router.add({ entry, backend: this.#makeBackend(entry) })
+      this.#router.add({ entry, backend })
       this.log.info(`mounted a ${type} backend`)
       return entry
     })
@@ -304,7 +307,17 @@ export class Core {
       await this.barrier.put(MOUNT_TABLE_PATH, encodeTable(entries))
     }
     this.#router.clear()
-    for (const entry of entries) this.#router.add({ entry, backend: this.#makeBackend(entry) })
+    for (const entry of entries) {
+      if (entry.type !== 'system' && !this.#backends.has(entry.type)) {
+        // Kept as it is, so that a build that has the type serves it again; never deleted here.
+        this.log.error(
+          `the mount table names a backend type (${JSON.stringify(entry.type.slice(0, 64))}) that is not in this build; that mount is unavailable`,
+        )
+        this.#router.add({ entry, backend: new UnavailableBackend(entry.type) })
+        continue
+      }
+      this.#router.add({ entry, backend: this.#makeBackend(entry) })
+    }
   }
 
   async #saveTable(entries: MountEntry[]): Promise<void> {
@@ -314,8 +327,8 @@ export class Core {
   #makeBackend(entry: MountEntry): Backend {
     if (entry.type === 'system')
       return new SystemBackend({ mounts: () => this.mounts(), status: () => ({ ...this.sealStatus() }) })
-    const factory = this.#backends[entry.type]
-    if (!factory) throw invalid('the mount table names a backend type this build does not have')
+    const factory = this.#backends.get(entry.type)
+    if (!factory) throw invalid('unknown backend type')
     return factory({
       storage: new BarrierView(this.barrier, dataPrefix(entry)),
       mount: () => entry,

@@ -17,6 +17,16 @@ t.test('failures that help, and their exit codes', async (t) => {
   const type = await cli(['mount', 'nosuchtype'])
   t.equal(type.code, 1)
   t.match(type.stderr, /Error mounting 'nosuchtype' at 'nosuchtype': unknown backend type; known types: generic/)
+  for (const hostile of ['__proto__', 'constructor', 'valueOf', 'hasOwnProperty']) {
+    const r = await cli(['mount', hostile, '--path', 'oops'])
+    t.same(
+      [r.code, r.stderr],
+      [1, `Error mounting '${hostile}' at 'oops': unknown backend type; known types: generic\n`],
+      `mount ${hostile}`,
+    )
+  }
+  const mounted = JSON.parse((await cli(['mounts', '--format', 'json'])).stdout) as object
+  t.same(Object.keys(mounted).sort(), ['secret/', 'sys/'], 'nothing was mounted')
   t.match((await cli(['unmount', 'nowhere/'])).stderr, /Error unmounting 'nowhere\/': no mount at that path/)
   t.match((await cli(['mount', 'generic', '--path', 'secret'])).stderr, /already mounted/)
   t.match((await cli(['write', 'secret/a/../b', 'k=v'])).stderr, /cannot contain '.' or '..'/)

@@ -55,3 +55,30 @@ t.test('write and read: fields, files, stdin, raw bytes, formats', async (t) => 
   t.equal((await cli(['delete', 'secret/db'])).stdout, 'Success! Data deleted at: secret/db\n')
   t.same(await api.core.list('secret/'), ['blob'])
 })
+
+t.test('field names are data: __proto__, constructor and toString are kept and read back', async (t) => {
+  const { api, cli } = await withApi(t)
+  const names = ['__proto__', 'constructor', 'toString']
+  // The fast path and the yargs path parse the same command line.
+  for (const env of [{}, { SECRETFS_CLI_NO_FAST_PATH: '1' }]) {
+    const w = await cli(['write', 'secret/h', '__proto__=p', 'constructor=c', 'toString=s'], undefined, env)
+    t.equal(w.code, 0, w.stderr)
+    const stored = JSON.parse(Buffer.from((await api.core.read('secret/h')).value).toString()) as object
+    t.same(
+      names.map((n) => [Object.hasOwn(stored, n), (stored as Record<string, unknown>)[n]]),
+      [
+        [true, 'p'],
+        [true, 'c'],
+        [true, 's'],
+      ],
+      'every field stored as an own field',
+    )
+    t.equal((await cli(['read', 'secret/h', '--field', '__proto__'], undefined, env)).stdout, 'p')
+    t.match((await cli(['read', 'secret/h'], undefined, env)).stdout, /^__proto__\s+p$/m)
+  }
+  await api.core.write('secret/plain', Buffer.from('{"a":"b"}'))
+  for (const field of ['constructor', 'valueOf', '__proto__', 'hasOwnProperty']) {
+    const r = await cli(['read', 'secret/plain', '--field', field])
+    t.same([r.code, r.stdout, r.stderr], [1, '', `Error: no field "${field}" at secret/plain\n`], field)
+  }
+})

@@ -55,3 +55,15 @@ t.test('a regular file at the root is refused', async (t) => {
   t.equal((await root('cat secret/f')).stdout, 'x\n')
   await t.rejects(fs.stat(path.join(mnt, 'file')), { code: 'ENOENT' })
 })
+
+t.test('hostile names: sys/ has no inherited files; mkdir __proto__ mounts a generic backend', async (t) => {
+  for (const name of ['constructor', 'toString', '__proto__', 'valueOf']) {
+    const r = await root(`cat sys/${name}`)
+    t.same([r.code, r.stdout], [1, ''], `cat sys/${name}`)
+    t.match(r.stderr, /No such file or directory/)
+  }
+  t.equal((await root('mkdir __proto__ constructor && echo p > __proto__/k && cat __proto__/k')).stdout, 'p\n')
+  t.match(await table(), /^__proto__\/ +generic$/m)
+  t.match(await table(), /^constructor\/ +generic$/m)
+  t.match((await root('ls')).stdout, /^__proto__$/m)
+})

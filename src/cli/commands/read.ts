@@ -24,7 +24,8 @@ export async function run(args: ReadArgs): Promise<void> {
     const secret = await client.read(path)
     const binary = secret.encoding === 'base64'
     if (args.field !== undefined) {
-      if (!(args.field in secret.data)) throw new CliError(`no field ${JSON.stringify(args.field)} at ${path}`)
+      if (!Object.hasOwn(secret.data, args.field))
+        throw new CliError(`no field ${JSON.stringify(args.field)} at ${path}`)
       const value = secret.data[args.field]
       if (args.format === 'json') return printJson(value)
       if (binary && args.field === 'value') {

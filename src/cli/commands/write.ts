@@ -31,9 +31,12 @@ export async function run(args: WriteArgs): Promise<void> {
   print(`Success! Data written to: ${path}\n`)
 }
 
-/** key=value pairs into fields. Messages name the argument's position, never its text. */
+/**
+ * key=value pairs into fields. Messages name the argument's position, never its text. A Map until
+ * the end: a key is data, so `__proto__=x` is a field like any other, not a prototype.
+ */
 export async function parseFields(pairs: string[]): Promise<Record<string, string>> {
-  const fields: Record<string, string> = {}
+  const fields = new Map<string, string>()
   let stdinUsed = false
   for (const [i, pair] of pairs.entries()) {
     const eq = pair.indexOf('=')
@@ -43,7 +46,7 @@ export async function parseFields(pairs: string[]): Promise<Record<string, strin
     if (value === '-') {
       if (stdinUsed) throw new UsageError('only one field can be read from stdin (key=-)')
       stdinUsed = true
-      fields[key] = text(await readStdin(), `the standard input for ${key}`)
+      fields.set(key, text(await readStdin(), `the standard input for ${key}`))
     } else if (value.startsWith('@')) {
       const file = value.slice(1)
       if (file === '') throw new UsageError(`${key}=@ names no file`)
@@ -53,10 +56,10 @@ export async function parseFields(pairs: string[]): Promise<Record<string, strin
       } catch (e) {
         throw new CliError(`cannot read ${file} for ${key} (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
       }
-      fields[key] = text(bytes, `${file} (for ${key})`)
-    } else fields[key] = value
+      fields.set(key, text(bytes, `${file} (for ${key})`))
+    } else fields.set(key, value)
   }
-  return fields
+  return Object.fromEntries(fields)
 }
 
 function text(bytes: Buffer, what: string): string {
