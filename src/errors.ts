@@ -17,6 +17,7 @@ export type ErrorKind =
   | 'integrity' // a ciphertext failed authentication
   | 'unseal-failed' // a wrong passphrase or key file
   | 'busy' // an unmount or remount whose revocation or deletion failed
+  | 'no-space' // the disk holding the store is full: nothing was written
   | 'internal'
 
 export class SecretfsError extends Error {
@@ -48,6 +49,7 @@ export const sealed = make('sealed', 'secretfs is sealed')
 export const integrity = make('integrity', 'integrity check failed: stored data was altered or moved')
 export const unsealFailed = make('unseal-failed', 'the passphrase or key does not unlock this store')
 export const busy = make('busy', 'resource busy')
+export const noSpace = make('no-space', 'the disk holding the store is full; nothing was written')
 export const internal = make('internal', 'internal error')
 
 export const isKind = (e: unknown, kind: ErrorKind): e is SecretfsError => e instanceof SecretfsError && e.kind === kind

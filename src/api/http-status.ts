@@ -18,6 +18,8 @@ const STATUS: Record<ErrorKind, number> = {
   integrity: 500,
   'unseal-failed': 400,
   busy: 500,
+  // Vault answers a full disk with a 500; 507 says what happened.
+  'no-space': 507,
   internal: 500,
 }
 

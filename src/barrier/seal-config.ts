@@ -33,12 +33,38 @@ const MODERATE = {
   memlimit: sodium.crypto_pwhash_MEMLIMIT_MODERATE,
 }
 
+/**
+ * The limits a store may name: libsodium's INTERACTIVE to SENSITIVE. New stores use MODERATE; the
+ * range only keeps an edited configuration from crashing the KDF (below its minimum) or hanging
+ * and exhausting memory (a limit of terabytes) before the passphrase is even tried.
+ */
+const BOUNDS = {
+  opslimit: [sodium.crypto_pwhash_OPSLIMIT_INTERACTIVE, sodium.crypto_pwhash_OPSLIMIT_SENSITIVE],
+  memlimit: [sodium.crypto_pwhash_MEMLIMIT_INTERACTIVE, sodium.crypto_pwhash_MEMLIMIT_SENSITIVE],
+} as const
+
+function checkKdf(kdf: unknown): asserts kdf is Argon2idParams {
+  const k = kdf as Partial<Argon2idParams> | undefined
+  if (typeof k !== 'object' || k === null || k.algorithm !== 'argon2id13')
+    throw integrity('the seal configuration is malformed: its key derivation is not Argon2id')
+  if (typeof k.salt !== 'string' || Buffer.from(k.salt, 'base64').length !== sodium.crypto_pwhash_SALTBYTES)
+    throw integrity('the seal configuration is malformed: its Argon2id salt is not 16 bytes')
+  for (const name of ['opslimit', 'memlimit'] as const) {
+    const v = k[name]
+    const [min, max] = BOUNDS[name]
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+      throw integrity(
+        `the seal configuration is malformed: its Argon2id ${name} is outside the range secretfs accepts (${min} to ${max})`,
+      )
+  }
+}
+
 async function deriveKek(unlock: Unlock, kdf: Argon2idParams | undefined): Promise<SecureKey> {
   if (unlock.kind === 'key-file') {
     if (unlock.key.length !== KEY_BYTES) throw invalid(`a key file must hold exactly ${KEY_BYTES} bytes`)
     return SecureKey.from(unlock.key)
   }
-  if (!kdf || kdf.algorithm !== 'argon2id13') throw integrity('the seal configuration is malformed')
+  checkKdf(kdf)
   if (unlock.passphrase.length === 0) throw invalid('the passphrase is empty')
   const kek = SecureKey.alloc(KEY_BYTES)
   await new Promise<void>((resolve, reject) =>
@@ -107,5 +133,7 @@ export function parseSealConfig(bytes: Uint8Array): SealConfig {
     throw integrity('the seal configuration is malformed')
   }
   if (config.version !== 1 || typeof config.rootKey !== 'string') throw integrity('the seal configuration is malformed')
+  if (config.unlock === 'passphrase') checkKdf(config.kdf)
+  else if (config.unlock !== 'key-file') throw integrity('the seal configuration is malformed')
   return config
 }

@@ -19,6 +19,11 @@ const DATA = 'data/'
 const KEYRING_AD = Buffer.from('secretfs/keyring/v1')
 const VERSION = 1
 const HEADER = 5
+/**
+ * An entry written under each new term as it becomes active, so that the store always holds an
+ * entry of its newest term: a keyring put back from before a rotation is then always caught.
+ */
+const TERM_MARKER = 'core/keyring-term'
 
 interface Unsealed {
   rootKey: SecureKey
@@ -78,14 +83,24 @@ export class SodiumBarrier implements Barrier {
       const sealedRing = await this.#storage.get(KEYRING_KEY)
       if (!sealedRing || sealedRing.length < AEAD_OVERHEAD) throw integrity('the keyring is missing or damaged')
       const plain = SecureKey.alloc(sealedRing.length - AEAD_OVERHEAD)
+      let keyring: Keyring
       try {
         open(rootKey.bytes, sealedRing, KEYRING_AD, plain.bytes)
-        const keyring = Keyring.parse(plain.bytes)
-        if (this.#state) throw internal('unsealed twice at once')
-        this.#state = { rootKey, keyring, paths: new PathCipher(keyring.pathKey.bytes) }
+        keyring = Keyring.parse(plain.bytes)
       } finally {
         plain.dispose()
       }
+      try {
+        await this.#checkNotRolledBack(keyring)
+      } catch (e) {
+        keyring.dispose()
+        throw e
+      }
+      if (this.#state) {
+        keyring.dispose()
+        throw internal('unsealed twice at once')
+      }
+      this.#state = { rootKey, keyring, paths: new PathCipher(keyring.pathKey.bytes) }
     } catch (e) {
       rootKey.dispose()
       throw e
@@ -107,7 +122,10 @@ export class SodiumBarrier implements Barrier {
     const { keyring, rootKey } = this.#unsealed()
     const term = keyring.rotate()
     try {
-      await this.#storage.put(KEYRING_KEY, sealKeyring(rootKey, keyring))
+      const marker = Buffer.alloc(4)
+      marker.writeUInt32BE(term)
+      const [sealedMarker] = this.#physical([{ op: 'put', path: TERM_MARKER, value: marker }])
+      await this.#storage.batch([{ op: 'put', key: KEYRING_KEY, value: sealKeyring(rootKey, keyring) }, sealedMarker!])
     } catch (e) {
       keyring.undoRotate(term)
       throw e
@@ -128,8 +146,14 @@ export class SodiumBarrier implements Barrier {
     if (this.#state === undefined) throw sealedError()
     if (stored.length < HEADER + AEAD_OVERHEAD || stored[0] !== VERSION) throw integrity()
     const header = Buffer.from(stored.buffer, stored.byteOffset, HEADER)
-    const key = keyring.key(header.readUInt32BE(1))
-    if (!key) throw integrity()
+    const term = header.readUInt32BE(1)
+    const key = keyring.key(term)
+    if (!key)
+      throw integrity(
+        term > keyring.activeTerm
+          ? 'integrity check failed: the entry is of a key term newer than the keyring (rolled back?)'
+          : undefined,
+      )
     return open(key, stored.subarray(HEADER), associatedData(header, path))
   }
 
@@ -151,8 +175,13 @@ export class SodiumBarrier implements Barrier {
   }
 
   async batch(ops: BarrierOp[]): Promise<void> {
+    await this.#storage.batch(this.#physical(ops))
+  }
+
+  /** The storage ops for `ops`: names encoded, values sealed under the active term. */
+  #physical(ops: BarrierOp[]): StorageOp[] {
     const { paths, keyring } = this.#unsealed()
-    const physical = ops.map((op): StorageOp => {
+    return ops.map((op): StorageOp => {
       if (op.op === 'delete-prefix') {
         checkDir(op.prefix)
         return { op: 'delete-prefix', prefix: DATA + paths.encodeDir(op.prefix) }
@@ -167,7 +196,21 @@ export class SodiumBarrier implements Barrier {
       sealInto(out.subarray(HEADER), keyring.key(term)!, op.value, associatedData(out.subarray(0, HEADER), op.path))
       return { op: 'put', key, value: out }
     })
-    await this.#storage.batch(physical)
+  }
+
+  /**
+   * Refuses a keyring older than the entries: one put back from before a rotation would have new
+   * writes sealed under a retired key. Every entry's header names its term in the clear, so the
+   * newest term in use is one query away (see TERM_MARKER for why there always is one).
+   */
+  async #checkNotRolledBack(keyring: Keyring): Promise<void> {
+    const newest = await this.#storage.maxValueSlice(DATA, 1, 4)
+    if (!newest || newest.length < 4) return
+    const term = Buffer.from(newest.buffer, newest.byteOffset, 4).readUInt32BE(0)
+    if (term > keyring.activeTerm)
+      throw integrity(
+        `the keyring was rolled back: the store holds entries of key term ${term}, newer than the keyring's newest term ${keyring.activeTerm}; refusing to unseal, so that nothing is written under a retired key`,
+      )
   }
 
   #unsealed(): Unsealed {

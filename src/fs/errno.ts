@@ -26,11 +26,12 @@ const byKind: Record<ErrorKind, number> = {
   integrity: E.EIO,
   'unseal-failed': E.EACCES,
   busy: E.EBUSY,
+  'no-space': E.ENOSPC,
   internal: E.EIO,
 }
 
 /** Errors that are not the caller's doing, and so go to the log. */
-const logged = new Set<ErrorKind>(['integrity', 'internal', 'busy'])
+const logged = new Set<ErrorKind>(['integrity', 'internal', 'busy', 'no-space'])
 
 /** Conditions only the filesystem has, with no core error kind. */
 export class FsError extends Error {

@@ -31,6 +31,16 @@ export class MemoryStorage implements Storage {
     }
   }
 
+  async maxValueSlice(prefix: string, offset: number, length: number): Promise<Uint8Array | undefined> {
+    let max: Buffer | undefined
+    for (const [k, v] of this.#entries) {
+      if (!k.startsWith(prefix)) continue
+      const slice = Buffer.from(v.subarray(offset, offset + length))
+      if (!max || Buffer.compare(slice, max) > 0) max = slice
+    }
+    return max
+  }
+
   async close(): Promise<void> {}
 
   /** Raw access for tests that tamper with the store. */

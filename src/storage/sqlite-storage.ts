@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import { internal } from '../errors.js'
+import { internal, noSpace } from '../errors.js'
 import type { Storage, StorageOp } from './storage.js'
 
 interface Pending {
@@ -39,6 +39,8 @@ export class SqliteStorage implements Storage {
   readonly #deleteAll: Database.Statement<[]>
   readonly #scan: Database.Statement<[string, string, number], { key: string }>
   readonly #scanOpen: Database.Statement<[string, number], { key: string }>
+  readonly #maxSlice: Database.Statement<[number, number, string, string], Buffer | null>
+  readonly #maxSliceOpen: Database.Statement<[number, number], Buffer | null>
   readonly #commit: (ops: StorageOp[]) => void
   #queue: Pending[] = []
   #flushScheduled = false
@@ -51,6 +53,8 @@ export class SqliteStorage implements Storage {
     try {
       this.#db.pragma('journal_mode = WAL')
       this.#db.pragma('synchronous = FULL')
+      // Freed pages are overwritten with zeros, so a deleted secret's ciphertext doesn't linger.
+      this.#db.pragma('secure_delete = ON')
       this.#db.pragma('locking_mode = EXCLUSIVE')
       this.#db.exec('CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID')
       // Take the exclusive lock now, so that a second daemon on the same file fails at start.
@@ -58,8 +62,13 @@ export class SqliteStorage implements Storage {
       syncDirectory(path.dirname(file)) // the new file's and WAL's directory entries, durably
     } catch (e) {
       this.#db.close()
-      if ((e as { code?: string }).code === 'SQLITE_BUSY')
-        throw internal('the store is in use by another secretfs process')
+      const code = (e as { code?: string }).code
+      if (code === 'SQLITE_BUSY') throw internal('the store is in use by another secretfs process')
+      // Opening writes the WAL index (-shm) and may replay the WAL.
+      if (code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE')
+        throw noSpace('cannot open the store: the disk holding it is full; free some space, then start again', {
+          cause: e,
+        })
       throw e
     }
     this.#get = this.#db.prepare<[string], Buffer>('SELECT value FROM entries WHERE key = ?').pluck()
@@ -69,6 +78,15 @@ export class SqliteStorage implements Storage {
     this.#deleteAll = this.#db.prepare('DELETE FROM entries')
     this.#scan = this.#db.prepare('SELECT key FROM entries WHERE key >= ? AND key < ? ORDER BY key LIMIT ?')
     this.#scanOpen = this.#db.prepare('SELECT key FROM entries WHERE key >= ? ORDER BY key LIMIT ?')
+    // BLOBs compare bytewise (memcmp), which is what the interface promises.
+    this.#maxSlice = this.#db
+      .prepare<[number, number, string, string], Buffer | null>(
+        'SELECT max(substr(value, ?, ?)) FROM entries WHERE key >= ? AND key < ?',
+      )
+      .pluck()
+    this.#maxSliceOpen = this.#db
+      .prepare<[number, number], Buffer | null>('SELECT max(substr(value, ?, ?)) FROM entries')
+      .pluck()
     this.#commit = this.#db.transaction((ops: StorageOp[]) => {
       for (const op of ops) {
         if (op.op === 'put') this.#put.run(op.key, op.value)
@@ -111,7 +129,9 @@ export class SqliteStorage implements Storage {
     try {
       this.#commit(group.flatMap((p) => p.ops))
     } catch (e) {
-      for (const p of group) p.reject(e)
+      // The transaction was rolled back: nothing of the group is stored.
+      const error = (e as { code?: string }).code === 'SQLITE_FULL' ? noSpace(undefined, { cause: e }) : e
+      for (const p of group) p.reject(error)
       return
     }
     for (const p of group) p.resolve()
@@ -147,10 +167,25 @@ export class SqliteStorage implements Storage {
     return out.slice(0, limit)
   }
 
+  async maxValueSlice(prefix: string, offset: number, length: number): Promise<Uint8Array | undefined> {
+    const end = prefixEnd(prefix)
+    const max =
+      end === undefined
+        ? this.#maxSliceOpen.get(offset + 1, length)
+        : this.#maxSlice.get(offset + 1, length, prefix, end)
+    return max ?? undefined
+  }
+
   async close(): Promise<void> {
     if (!this.#db.open) return
     if (this.#queue.length > 0) this.#flush()
-    this.#db.pragma('wal_checkpoint(TRUNCATE)')
+    try {
+      this.#db.pragma('wal_checkpoint(TRUNCATE)')
+    } catch (e) {
+      // A full disk can fail the checkpoint; the WAL keeps every commit and is replayed at the next
+      // open, so closing is still safe.
+      if ((e as { code?: string }).code !== 'SQLITE_FULL') throw e
+    }
     this.#db.close()
   }
 }

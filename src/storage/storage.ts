@@ -20,6 +20,12 @@ export interface Storage {
   list(prefix: string, limit?: number): Promise<string[]>
   /** Applies every op or none, durably. */
   batch(ops: StorageOp[]): Promise<void>
+  /**
+   * The bytewise-largest `length` bytes at `offset` among the values of the keys under `prefix`
+   * (undefined when there are none): the barrier's newest key term, without reading every value
+   * in full where the store can avoid it.
+   */
+  maxValueSlice(prefix: string, offset: number, length: number): Promise<Uint8Array | undefined>
   close(): Promise<void>
 }
 

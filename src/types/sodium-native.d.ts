@@ -40,6 +40,10 @@ declare module 'sodium-native' {
     crypto_pwhash_ALG_ARGON2ID13: number
     crypto_pwhash_OPSLIMIT_MODERATE: number
     crypto_pwhash_MEMLIMIT_MODERATE: number
+    crypto_pwhash_OPSLIMIT_INTERACTIVE: number
+    crypto_pwhash_MEMLIMIT_INTERACTIVE: number
+    crypto_pwhash_OPSLIMIT_SENSITIVE: number
+    crypto_pwhash_MEMLIMIT_SENSITIVE: number
   }
   export default sodium
 }

@@ -23,6 +23,7 @@ t.test('core error kinds map to the errno values tools expect', async (t) => {
     [errors.sealed(), E.EACCES],
     [errors.integrity(), E.EIO],
     [errors.busy(), E.EBUSY],
+    [errors.noSpace(), E.ENOSPC],
     [errors.invalid(), E.EINVAL],
     [errors.internal(), E.EIO],
   ]

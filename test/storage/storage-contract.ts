@@ -51,6 +51,17 @@ for (const [name, make] of Object.entries(makers)) {
     t.equal(listed.filter((n) => n.endsWith('/')).length, 100)
     t.equal((await s.list('big/', 5)).length, 5, 'a limit stops the listing early')
     t.same(await s.list('nope/', 1), [])
+
+    // The largest slice of the values under a prefix, compared byte by byte.
+    await s.batch([
+      { op: 'put', key: 'm/a', value: Buffer.from([1, 0, 0, 0, 9, 7]) },
+      { op: 'put', key: 'm/b/c', value: Buffer.from([1, 0, 0, 1, 0]) },
+      { op: 'put', key: 'm/d', value: Buffer.from([1, 0, 0, 0, 255]) },
+      { op: 'put', key: 'm0', value: Buffer.from([1, 9, 9, 9, 9]) }, // not under m/
+    ])
+    t.same(Buffer.from((await s.maxValueSlice('m/', 1, 4))!), Buffer.from([0, 0, 1, 0]))
+    t.same(Buffer.from((await s.maxValueSlice('m/', 4, 1))!), Buffer.from([255]))
+    t.equal(await s.maxValueSlice('none/', 1, 4), undefined)
   })
 }
 
