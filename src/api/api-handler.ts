@@ -116,6 +116,10 @@ export class ApiHandler {
       }
       if (second === 'seal' && more.length === 0) {
         allow(m, 'POST', 'PUT')
+        if (this.#core.ephemeral)
+          throw invalid(
+            'this is a dev server: its store and its only key are in memory, so sealing it would lose every secret for good; stop it (Ctrl-C) instead, or use a real store (secretfs init)',
+          )
         this.#core.seal()
         await this.#kernelCache?.lapsedAll()
         return noContent()

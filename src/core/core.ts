@@ -49,6 +49,8 @@ export interface CoreOptions {
   backends?: Readonly<Record<string, BackendFactory>>
   maxValueSize?: number
   log?: Logger
+  /** Dev mode: the store and its only key live in memory, so sealing would lose everything. */
+  ephemeral?: boolean
 }
 
 export interface MountOptions {
@@ -68,6 +70,8 @@ export class Core {
   readonly barrier: SodiumBarrier
   readonly storage: Storage
   readonly log: Logger
+  /** Dev mode (see CoreOptions.ephemeral). */
+  readonly ephemeral: boolean
   /** A Map, so that a type named by a user (`__proto__`, `constructor`) is only ever a key. */
   readonly #backends: ReadonlyMap<string, BackendFactory>
   readonly #maxValueSize: number
@@ -83,12 +87,13 @@ export class Core {
     this.#backends = new Map(Object.entries(options.backends ?? builtinBackends))
     this.#maxValueSize = options.maxValueSize ?? DEFAULT_MAX_VALUE_SIZE
     this.log = options.log ?? silentLogger
+    this.ephemeral = options.ephemeral ?? false
     this.#leases = new LeaseManager(this.barrier)
   }
 
   /** A core on in-memory storage, initialised with a random key and unsealed: dev mode. */
   static async dev(options: Omit<CoreOptions, 'storage'> = {}): Promise<Core> {
-    const core = new Core({ ...options, storage: new MemoryStorage() })
+    const core = new Core({ ...options, storage: new MemoryStorage(), ephemeral: true })
     const key = SecureKey.random(32)
     try {
       const unlock: Unlock = { kind: 'key-file', key: key.bytes }

@@ -240,6 +240,16 @@ t.test('error messages never name the secret', async (t) => {
   }
 })
 
+t.test('a dev server refuses to seal: its only key is in memory', async (t) => {
+  const api = await startTestApi(t)
+  await api.core.write('secret/a', Buffer.from('kept'))
+  const r = await api.request('POST', '/v1/sys/seal')
+  t.equal(r.status, 400)
+  t.match(r.json.errors[0], /^this is a dev server: .*sealing it would lose every secret for good; stop it \(Ctrl-C\)/)
+  t.same((await api.request('GET', '/v1/sys/seal-status')).json, { initialized: true, sealed: false, term: 1 })
+  t.equal(Buffer.from((await api.core.read('secret/a')).value).toString(), 'kept')
+})
+
 t.test('seal, seal-status, health, unseal with a key or a passphrase, rotate', async (t) => {
   const key = Buffer.alloc(32, 7)
   const api = await startTestApi(t, { core: await coreWith({ kind: 'key-file', key: Buffer.from(key) }) })
