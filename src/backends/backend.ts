@@ -22,6 +22,10 @@ export interface ReadResult {
   created: Date
   modified: Date
   lease?: { ttl: number; data: LeaseData }
+  /** Made afresh by this read (as EntryInfo.generated): each open of it gets its own copy. */
+  generated?: boolean
+  /** Refuses writes (as EntryInfo.readOnly). */
+  readOnly?: boolean
 }
 
 export type LeaseData = Record<string, unknown>

@@ -58,7 +58,13 @@ export class SystemBackend implements Backend {
     const make = FILES.get(path)
     if (!make) throw notFound()
     const now = new Date()
-    return { value: Buffer.from(make(this.#info)), created: this.#started, modified: now }
+    return {
+      value: Buffer.from(make(this.#info)),
+      created: this.#started,
+      modified: now,
+      generated: true,
+      readOnly: true,
+    }
   }
 
   async list(path: string): Promise<string[]> {

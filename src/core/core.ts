@@ -23,6 +23,7 @@ import {
 import { silentLogger, type Logger } from '../log.js'
 import { MemoryStorage } from '../storage/memory-storage.js'
 import type { Storage } from '../storage/storage.js'
+import { announced, type ChangeListener, type CoreChange } from './core-change.js'
 import { LeaseManager, leasePrefix } from './lease-manager.js'
 import {
   dataPrefix,
@@ -80,6 +81,7 @@ export class Core {
   #initialized = false
   /** Serialises changes to the mount table. */
   #tableLock: Promise<unknown> = Promise.resolve()
+  readonly #listeners = new Set<ChangeListener>()
 
   constructor(options: CoreOptions) {
     this.storage = options.storage
@@ -139,8 +141,17 @@ export class Core {
 
   seal(): void {
     this.#router.clear()
-    if (!this.barrier.sealed) this.log.info('sealed')
+    const wasUnsealed = !this.barrier.sealed
     this.barrier.seal()
+    if (!wasUnsealed) return
+    this.log.info('sealed')
+    this.#emit({ kind: 'sealed' })
+  }
+
+  /** Calls `listener` after each change; returns what stops it. */
+  onChange(listener: ChangeListener): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
   }
 
   async rotate(): Promise<number> {
@@ -203,6 +214,7 @@ export class Core {
       }
       this.#router.remove(mountPath)
       this.log.info(`unmounted a ${route.entry.type} backend`)
+      this.#emit({ kind: 'removed', path: announced(mountPath) })
     })
   }
 
@@ -221,6 +233,7 @@ export class Core {
       route.entry.path = toPath
       this.#router.add(route)
       this.log.info(`remounted a ${route.entry.type} backend`)
+      this.#emit({ kind: 'moved', from: announced(fromPath), to: announced(toPath) })
       return route.entry
     })
   }
@@ -240,7 +253,9 @@ export class Core {
     const { route, rest } = this.#route(path)
     const { lease, ...result } = await route.backend.read(rest)
     if (!lease) return result
-    return { ...result, lease: await this.#leases.register(route.entry, rest, lease.ttl, lease.data) }
+    // A leased secret is a new one on every read.
+    const registered = await this.#leases.register(route.entry, rest, lease.ttl, lease.data)
+    return { ...result, generated: true, readOnly: true, lease: registered }
   }
 
   async list(path: string): Promise<string[]> {
@@ -252,14 +267,17 @@ export class Core {
     return route.backend.list(rest)
   }
 
-  async write(path: string, value: Uint8Array): Promise<void> {
+  /** Stores `value` at `path`; `source` is announced with the change (see CoreChange). */
+  async write(path: string, value: Uint8Array, source?: unknown): Promise<void> {
     const { route, rest } = this.#route(path)
-    return op(route.backend.write).call(route.backend, rest, value)
+    await op(route.backend.write).call(route.backend, rest, value)
+    this.#emit({ kind: 'written', path: announced(path), source })
   }
 
   async delete(path: string): Promise<void> {
     const { route, rest } = this.#route(path)
-    return op(route.backend.delete).call(route.backend, rest)
+    await op(route.backend.delete).call(route.backend, rest)
+    this.#emit({ kind: 'removed', path: announced(path) })
   }
 
   async mkdir(path: string): Promise<void> {
@@ -269,14 +287,16 @@ export class Core {
 
   async rmdir(path: string): Promise<void> {
     const { route, rest } = this.#route(path)
-    return op(route.backend.rmdir).call(route.backend, rest)
+    await op(route.backend.rmdir).call(route.backend, rest)
+    this.#emit({ kind: 'removed', path: announced(path) })
   }
 
   async rename(from: string, to: string): Promise<void> {
     const a = this.#route(from)
     const b = this.#route(to)
     if (a.route !== b.route) throw crossMount()
-    return op(a.route.backend.rename).call(a.route.backend, a.rest, b.rest)
+    await op(a.route.backend.rename).call(a.route.backend, a.rest, b.rest)
+    this.#emit({ kind: 'moved', from: announced(from), to: announced(to) })
   }
 
   /** The leases a mount has outstanding. */
@@ -297,6 +317,17 @@ export class Core {
     const route = this.#router.get(mountPath)
     if (!route) throw notFound('no mount at that path')
     return route
+  }
+
+  #emit(change: CoreChange): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener(change)
+      } catch (e) {
+        // The change is made; a listener's failure must not report it as failed.
+        this.log.error('a change listener failed', e)
+      }
+    }
   }
 
   #checkUnsealed(): void {

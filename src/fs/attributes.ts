@@ -30,10 +30,9 @@ export class Attributes {
     return this.#make(S_IFREG | (info.readOnly ? 0o400 : 0o600), info.size, info.created, info.modified)
   }
 
-  /** A file whose new content is still in a writer's buffer. */
-  pending(size: number): Stat {
-    const now = new Date()
-    return this.#make(S_IFREG | 0o600, size, now, now)
+  /** A file open on the mount: its content, saved or not, is the current one. */
+  open(size: number, created: Date, modified: Date): Stat {
+    return this.#make(S_IFREG | 0o600, size, created, modified)
   }
 
   #make(mode: number, size: number, created: Date, modified: Date): Stat {

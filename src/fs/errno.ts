@@ -36,7 +36,7 @@ const logged = new Set<ErrorKind>(['integrity', 'internal', 'busy', 'no-space'])
 /** Conditions only the filesystem has, with no core error kind. */
 export class FsError extends Error {
   constructor(
-    readonly errno: 'EBADF' | 'ESTALE',
+    readonly errno: 'EBADF' | 'ESTALE' | 'ENFILE' | 'ENOMEM',
     message: string,
   ) {
     super(message)
@@ -55,7 +55,12 @@ export const staleName = (): FsError => new FsError('ESTALE', 'the name is no lo
 
 /** The negative errno for `error`, as fuse-native expects. Logs what the operator must see. */
 export function toErrno(error: unknown, log: Logger): number {
-  if (error instanceof FsError) return -E[error.errno]
+  if (error instanceof FsError) {
+    // Limits the daemon enforces are worth the operator's attention; the others are the kernel's.
+    if (error.errno === 'ENFILE' || error.errno === 'ENOMEM')
+      log.warn(`a filesystem request was refused: ${error.message}`)
+    return -E[error.errno]
+  }
   if (error instanceof SecretfsError) {
     if (logged.has(error.kind)) log.error('a filesystem request failed', error)
     return -byKind[error.kind]

@@ -1,27 +1,27 @@
 // The FUSE handlers: thin adapters from kernel requests onto the Core. The root directory is the
-// mount table; inside a mount, files are secrets. Writes are buffered per open file (see
-// file-handle.ts) and committed on flush, fsync and release. Errors become errno values only in
-// errno.ts.
+// mount table; inside a mount, files are secrets. Every handle open on a path shares one content
+// (open-file.ts), committed on close and fsync; the core's announcements keep open files true to
+// the store (a rename moves them, a delete or replace lets them go, a seal zeroes them). Errors
+// become errno values only in errno.ts.
 
 import { constants } from 'node:fs'
-import { setTimeout as delay } from 'node:timers/promises'
 import type { Operations, Stat } from 'fuse-native'
+import type { CoreChange } from '../core/core-change.js'
 import type { Core } from '../core/core.js'
-import { isDir, isKind, notDir, notFound, readOnly, unsupported } from '../errors.js'
+import { isDir, isKind, notDir, notFound, readOnly, sealed, unsupported } from '../errors.js'
 import type { Logger } from '../log.js'
 import { Attributes } from './attributes.js'
 import { badHandle, staleName, toErrno } from './errno.js'
 import { FileHandle } from './file-handle.js'
 import { checkName, isProbeAtRoot, parentOf, parseFsPath } from './fs-paths.js'
-import { HandleTable } from './handle-table.js'
+import { HandleTable, HIDDEN_NAME } from './handle-table.js'
 import { HotLoop } from './hot-loop.js'
 import { KernelCache } from './kernel-cache.js'
+import { MemoryBudget } from './memory-budget.js'
+import { OpenFile, type Store } from './open-file.js'
 
 const { O_RDONLY, O_TRUNC, O_APPEND } = constants
 const O_ACCMODE = 3 // not in node's constants
-const EMPTY = new Uint8Array(0)
-/** How long a reader waits for the release of a file emptied and closed (see open). */
-const RELEASE_GRACE_MS = 100
 
 export interface SecretFsOptions {
   core: Core
@@ -29,6 +29,9 @@ export interface SecretFsOptions {
   attributes?: Attributes
   /** Shared with the control API, which waits for what the kernel cached to lapse. */
   kernelCache?: KernelCache
+  /** Limits (tests lower them): see handle-table.ts and memory-budget.ts. */
+  maxOpenHandles?: number
+  maxOpenBytes?: number
 }
 
 export class SecretFs {
@@ -36,16 +39,25 @@ export class SecretFs {
   readonly #log: Logger
   readonly #attrs: Attributes
   readonly #kernelCache: KernelCache
-  readonly #handles = new HandleTable()
+  readonly #handles: HandleTable
+  readonly #budget: MemoryBudget
   readonly #inFlight = new Set<Promise<unknown>>()
   readonly #hot = new HotLoop()
-  readonly #store = (path: string, value: Buffer): Promise<void> => this.#core.write(path, value)
+  /** Counts seals: an open whose read began before one must not hand out what it read. */
+  #seals = 0
+  readonly #store: Store = async (path, value, source) => {
+    await this.#core.write(path, value, source)
+    this.#handles.committed(path)
+  }
 
   constructor(options: SecretFsOptions) {
     this.#core = options.core
     this.#log = options.log
     this.#attrs = options.attributes ?? new Attributes()
     this.#kernelCache = options.kernelCache ?? new KernelCache()
+    this.#handles = new HandleTable(options.maxOpenHandles)
+    this.#budget = new MemoryBudget(options.maxOpenBytes)
+    options.core.onChange((change) => this.#changed(change))
   }
 
   /** The handlers for fuse-native. Only what is listed here is implemented. */
@@ -76,13 +88,21 @@ export class SecretFs {
           (fd) => cb(0, fd),
           cb,
         ),
-      read: (_p, fd, buf, len, pos, cb) => this.#run(() => this.#handle(fd).read(buf, len, pos), cb, cb),
-      write: (_p, fd, buf, len, pos, cb) => this.#run(() => this.#writer(fd).write(buf, len, pos), cb, cb),
+      read: (_p, fd, buf, len, pos, cb) => this.#run(() => this.#handle(fd).file.read(buf, len, pos), cb, cb),
+      write: (_p, fd, buf, len, pos, cb) =>
+        this.#run(
+          () => {
+            const h = this.#writer(fd)
+            return h.file.write(buf, len, pos, h.append)
+          },
+          cb,
+          cb,
+        ),
       flush: (_p, fd, cb) => this.#run(() => this.flush(fd), done(cb), cb),
       fsync: (_p, _datasync, fd, cb) => this.#run(() => this.commit(fd), done(cb), cb),
       release: (_p, fd, cb) => this.#run(() => this.release(fd), done(cb), cb),
       truncate: (p, size, cb) => this.#run(() => this.truncate(p, size), done(cb), cb),
-      ftruncate: (_p, fd, size, cb) => this.#run(() => this.#writer(fd).truncate(size), done(cb), cb),
+      ftruncate: (_p, fd, size, cb) => this.#run(() => this.#writer(fd).file.truncate(size), done(cb), cb),
       unlink: (p, cb) => this.#run(() => this.unlink(p), done(cb), cb),
       mkdir: (p, _mode, cb) => this.#run(() => this.mkdir(p), done(cb), cb),
       rmdir: (p, cb) => this.#run(() => this.rmdir(p), done(cb), cb),
@@ -105,8 +125,8 @@ export class SecretFs {
     const p = parseFsPath(fusePath)
     if (p.logical === '') return this.#attrs.root()
     if (p.atTop && isProbeAtRoot(p.mount)) throw notFound()
-    const pending = p.atTop ? undefined : this.#handles.pending(p.logical)
-    if (pending) return this.#attrs.pending(pending.size)
+    const open = p.atTop ? undefined : this.#handles.file(p.logical)
+    if (open) return this.#attrs.open(open.size, open.created, open.modified)
     const info = await this.#core.stat(p.logical)
     if (!info) throw notFound()
     return this.#attrs.of(info)
@@ -120,41 +140,55 @@ export class SecretFs {
   async open(fusePath: string, flags: number): Promise<number> {
     const p = parseFsPath(fusePath)
     if (p.logical === '' || p.atTop) throw isDir()
-    // A writer's close may be committing right now; start from what it publishes. A file emptied
-    // and closed (`: > f`) is committed by its release, which the kernel sends just after close
-    // returns: give it a moment, so that `: > f; cat f` shows the empty file.
-    for (const w of this.#handles.writersUnder(p.logical)) {
-      if (w.path !== p.logical) continue
-      if (w.awaitingRelease) await Promise.race([w.released, delay(RELEASE_GRACE_MS)])
-      await w.settled()
-    }
-    if ((flags & O_ACCMODE) === O_RDONLY) {
-      // One read per open: generated content is made here, once, and served from the handle.
-      const value = await this.#core.read(p.logical).then(
-        (r) => r.value,
-        (e: unknown) => {
-          if (!isKind(e, 'not-found')) throw e
-          if (this.#handles.pending(p.logical)) return EMPTY // created, not yet committed
-          throw staleName()
-        },
-      )
-      return this.#handles.add(new FileHandle(p.logical, value, { writable: false }))
-    }
-    const pending = this.#handles.pending(p.logical)
-    const info = await this.#core.stat(p.logical)
-    if (!info && !pending) throw staleName()
-    if (info?.kind === 'dir') throw isDir()
-    if (info?.readOnly || info?.generated) throw readOnly('this file is read-only')
-    // Copy on open: the writer edits its own copy, published whole when it is closed.
-    const truncating = (flags & O_TRUNC) !== 0
-    const content = truncating || !info ? EMPTY : (await this.#core.read(p.logical)).value
-    return this.#handles.add(
-      new FileHandle(p.logical, content, {
-        writable: true,
-        append: (flags & O_APPEND) !== 0,
-        changed: truncating || !info,
-      }),
+    const writable = (flags & O_ACCMODE) !== O_RDONLY
+    const file = this.#handles.file(p.logical) ?? (await this.#load(p.logical, writable))
+    if (writable && !file.shared) throw readOnly('this file is read-only')
+    const handle = new FileHandle(file, { writable, append: (flags & O_APPEND) !== 0 })
+    const fd = this.#handles.add(handle)
+    // Emptied for every handle open on it, as O_TRUNC does on a local file.
+    if (writable && (flags & O_TRUNC) !== 0) file.truncate(0)
+    return fd
+  }
+
+  /**
+   * The file at `path`, read from the core and shared under its path; generated content (made
+   * afresh by each read) is a file of this open's own.
+   */
+  async #load(path: string, writable: boolean): Promise<OpenFile> {
+    const seals = this.#seals
+    const loaded = await this.#handles.load(
+      path,
+      async () => {
+        const result = await this.#core.read(path).catch((e: unknown) => {
+          // The kernel opened a name it had cached; the core no longer has it.
+          throw isKind(e, 'not-found') ? staleName() : e
+        })
+        const content = Buffer.from(result.value.buffer, result.value.byteOffset, result.value.length)
+        if (writable && (result.readOnly || result.generated)) {
+          content.fill(0)
+          throw readOnly('this file is read-only')
+        }
+        return new OpenFile(path, content, this.#budget, {
+          shared: !result.generated,
+          created: result.created,
+          modified: result.modified,
+        })
+      },
+      (file) => file.dispose(),
     )
+    if (this.#seals !== seals) {
+      loaded.dispose()
+      throw sealed()
+    }
+    if (!loaded.shared) return loaded
+    // Another open of the path may have registered its file while this one read.
+    const current = this.#handles.file(path)
+    if (current) {
+      loaded.dispose()
+      return current
+    }
+    this.#handles.register(loaded)
+    return loaded
   }
 
   async create(fusePath: string): Promise<number> {
@@ -162,67 +196,88 @@ export class SecretFs {
     if (p.logical === '' || p.atTop) throw unsupported('only directories (mounts) can be made at the root')
     const { parent, name } = parentOf(p.logical)
     checkName(name)
+    const open = this.#handles.file(p.logical)
+    if (open) return this.#handles.add(new FileHandle(open, { writable: true }))
     const dir = await this.#core.stat(parent)
     if (!dir) throw notFound()
     if (dir.kind !== 'dir') throw notDir()
     if (dir.readOnly) throw readOnly('this directory is read-only')
-    // The new file exists in this handle until its first commit (getattr reports it from here).
-    return this.#handles.add(new FileHandle(p.logical, EMPTY, { writable: true, changed: true }))
+    // The new file exists here until its first commit (getattr reports it from here).
+    let file = this.#handles.file(p.logical) // made by another create while this one asked
+    if (!file) {
+      const now = new Date()
+      file = new OpenFile(p.logical, Buffer.alloc(0), this.#budget, {
+        shared: true,
+        created: now,
+        modified: now,
+        unsaved: true,
+      })
+      this.#handles.register(file)
+    }
+    return this.#handles.add(new FileHandle(file, { writable: true }))
   }
 
   /**
-   * A close of one descriptor (of possibly several: dup, fork). Commits what was written, so that
-   * it is visible and durable when close returns; a handle only emptied or created at open is
-   * committed at release instead (see FileHandle.touched). A reader's is answered at once.
+   * A close of one descriptor (of possibly several: dup, fork). A handle that wrote commits the
+   * file, so that the change is visible and durable when close returns (see FileHandle.wrote).
    */
   flush(fd: number): Promise<void> | void {
     const handle = this.#handle(fd)
-    if (!handle.writable) return
-    if (handle.touched) return handle.commit(this.#store)
-    handle.flushed()
+    if (handle.writable && handle.wrote) return handle.file.commit(this.#store)
   }
 
   async commit(fd: number): Promise<void> {
     const handle = this.#handle(fd)
-    if (handle.writable) await handle.commit(this.#store)
+    if (handle.writable) await handle.file.commit(this.#store)
   }
 
-  /** The last close of an open file: a writer commits what is left; a reader is answered at once. */
+  /**
+   * The last close of a handle. When no handle is left on the file, what is unsaved is committed
+   * and the content zeroed; a file that a new open joined meanwhile stays.
+   */
   release(fd: number): Promise<void> | void {
-    const handle = this.#handle(fd)
+    const handle = this.#handles.remove(fd)
+    if (!handle) throw badHandle()
+    const file = handle.file
+    if (file.handles > 0) return
     const forget = () => {
-      this.#handles.remove(fd)
-      handle.dispose()
+      if (file.handles > 0) return
+      this.#handles.unregister(file)
+      file.dispose()
     }
-    if (!handle.writable) return forget()
-    return handle.commit(this.#store).finally(forget)
+    if (!file.shared || !file.dirty || file.orphaned) return forget()
+    return file.commit(this.#store).finally(forget)
   }
 
   async truncate(fusePath: string, size: number): Promise<void> {
     const p = parseFsPath(fusePath)
     if (p.logical === '' || p.atTop) throw isDir()
-    const writers = this.#handles.writersUnder(p.logical).filter((h) => h.path === p.logical)
-    if (writers.length > 0) {
-      for (const h of writers) {
-        h.truncate(size)
-        await h.commit(this.#store)
-      }
-      return
+    const open = this.#handles.file(p.logical)
+    if (open) {
+      open.truncate(size)
+      return open.commit(this.#store)
     }
-    const { value } = await this.#core.read(p.logical)
-    if (value.length === size) return
-    const resized = Buffer.alloc(size)
-    resized.set(value.subarray(0, Math.min(size, value.length)))
+    const { value, readOnly: locked, generated } = await this.#core.read(p.logical)
     try {
-      await this.#core.write(p.logical, resized)
+      if (locked || generated) throw readOnly('this file is read-only')
+      if (value.length === size) return
+      const resized = Buffer.alloc(size)
+      resized.set(value.subarray(0, Math.min(size, value.length)))
+      try {
+        await this.#core.write(p.logical, resized)
+      } finally {
+        resized.fill(0)
+      }
     } finally {
-      resized.fill(0)
+      value.fill(0)
     }
   }
 
   async unlink(fusePath: string): Promise<void> {
     const p = parseFsPath(fusePath)
     if (p.logical === '' || p.atTop) throw unsupported('the root holds only mounts; rmdir unmounts one')
+    // The last close of a file unlinked while open: it was deleted from the store at the unlink.
+    if (HIDDEN_NAME.test(parentOf(p.logical).name) && this.#handles.unhide(p.logical)) return
     await this.#core.delete(p.logical)
   }
 
@@ -247,21 +302,47 @@ export class SecretFs {
     const b = parseFsPath(toPath)
     if (a.logical === '' || b.logical === '') throw unsupported()
     if (a.atTop !== b.atTop) throw unsupported('a mount moves only to another name at the root')
-    if (a.atTop) await this.#core.remount(a.mount, b.mount)
-    else {
-      // A file still in a writer's buffer must exist in the core before it can move.
-      for (const h of this.#handles.writersUnder(a.logical)) await h.commit(this.#store)
-      await this.#core.rename(a.logical, b.logical)
+    if (a.atTop) {
+      await this.#core.remount(a.mount, b.mount)
+      return
     }
-    this.#handles.rename(a.logical, b.logical)
+    if (HIDDEN_NAME.test(parentOf(b.logical).name)) {
+      // libfuse 2 unlinks an open file by renaming it to a hidden name, and unlinks that at the
+      // last close. Here the secret is deleted now, as on a local filesystem: its open handles
+      // keep their content, nothing more is stored, and no hidden name ever reaches the store.
+      const open = this.#handles.file(a.logical)
+      await this.#core.delete(a.logical)
+      this.#handles.hide(b.logical, open)
+      return
+    }
+    // A file created and not yet committed must exist in the core before it can move.
+    for (const f of this.#handles.filesUnder(a.logical)) await f.commit(this.#store)
+    await this.#core.rename(a.logical, b.logical)
   }
 
   /** Waits for requests in progress, then commits every open file: for a clean shutdown. */
   async drain(): Promise<void> {
     await Promise.allSettled([...this.#inFlight])
-    for (const h of this.#handles.all())
-      if (h.writable && h.dirty)
-        await h.commit(this.#store).catch((e: unknown) => this.#log.error('a commit at shutdown failed', e))
+    for (const f of this.#handles.filesUnder(''))
+      if (f.dirty) await f.commit(this.#store).catch((e: unknown) => this.#log.error('a commit at shutdown failed', e))
+  }
+
+  /** Keeps open files true to the store after a change made here or through the control API. */
+  #changed(change: CoreChange): void {
+    switch (change.kind) {
+      case 'written':
+        // Replaced from elsewhere (as `mv new f` would): programs holding it keep what they have.
+        if (this.#handles.file(change.path) !== change.source) this.#handles.orphan(change.path)
+        return
+      case 'removed':
+        return this.#handles.orphanUnder(change.path)
+      case 'moved':
+        return this.#handles.move(change.from, change.to)
+      case 'sealed':
+        this.#seals++
+        for (const f of this.#handles.allFiles()) f.kill()
+        return
+    }
   }
 
   // ---- plumbing ----
@@ -275,6 +356,7 @@ export class SecretFs {
   #writer(fd: number): FileHandle {
     const handle = this.#handle(fd)
     if (!handle.writable) throw badHandle()
+    handle.wrote = true
     return handle
   }
 

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { isMounted } from '../../src/daemon/mountpoint.js'
 import { sh, startDaemon, tempDir } from '../helpers/daemon.js'
+import { fdDriver } from '../helpers/fd-driver.js'
 
 t.test('--dev: says where it mounted and how to stop; SIGTERM unmounts and exits 0', async (t) => {
   const d = await startDaemon(t)
@@ -32,17 +33,9 @@ t.test('a real store: initialised on first start, unsealed from a key file, kept
   t.match(first.stderr(), /initialised a new store/)
   t.equal((await sh('mkdir -p secret/a && echo durable > secret/a/b', { cwd: mountpoint })).code, 0)
   // A writer still holding its file open when the daemon is stopped: its write is finished.
-  const writer = sh(
-    `node -e "
-const fs = require('fs')
-const fd = fs.openSync('secret/open', 'w')
-fs.writeSync(fd, 'in flight')
-setTimeout(() => {}, 3000)"`,
-    { cwd: mountpoint },
-  )
-  await new Promise((r) => setTimeout(r, 1000))
+  const writer = fdDriver(t, mountpoint)
+  await writer.write(await writer.open('secret/open', 'w'), 'in flight')
   t.same(await first.stop(), { code: 0, signal: null })
-  await writer
   t.equal((await fs.stat(data)).mode & 0o777, 0o700, 'data directory 0700')
   t.equal((await fs.stat(path.join(data, 'secretfs.db'))).mode & 0o777, 0o600, 'store 0600')
   const second = await startDaemon(t, { args, mountpoint })

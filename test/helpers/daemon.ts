@@ -13,7 +13,7 @@ import { loadFuse } from '../../src/daemon/fuse-library.js'
 import { forceUnmount, isMounted } from '../../src/daemon/mountpoint.js'
 import { mountFs, type FsMount } from '../../src/fs/fuse-mount.js'
 import type { KernelCache } from '../../src/fs/kernel-cache.js'
-import { SecretFs } from '../../src/fs/secret-fs.js'
+import { SecretFs, type SecretFsOptions } from '../../src/fs/secret-fs.js'
 import { silentLogger, type Logger } from '../../src/log.js'
 
 /** What the helper needs of a tap test. */
@@ -149,13 +149,14 @@ export async function mountInProcess(
   core: Core,
   log: Logger = silentLogger,
   kernelCache?: KernelCache,
+  limits: Pick<SecretFsOptions, 'maxOpenHandles' | 'maxOpenBytes'> = {},
 ): Promise<FsMount> {
   const mountpoint = path.join(await tempDir(t), 'mnt')
   await fs.mkdir(mountpoint, { mode: 0o700 })
   const mount = await mountFs(
     await loadFuse(),
     mountpoint,
-    new SecretFs({ core, log, ...(kernelCache && { kernelCache }) }),
+    new SecretFs({ core, log, ...(kernelCache && { kernelCache }), ...limits }),
   )
   t.teardown(async () => {
     await withTimeout(mount.unmount(), 10_000, () => 'unmount timed out').catch(() => forceUnmount(mountpoint))
@@ -170,18 +171,22 @@ export interface Result {
   stderr: string
 }
 
-/** Runs a shell command (asynchronously, never blocking this process). Never throws on failure. */
+/**
+ * Runs a shell command (asynchronously, never blocking this process). Never throws on failure.
+ * The shell itself changes to `cwd`: a spawn's own chdir runs before this process gets control
+ * back, so one into a mount served by this process would deadlock.
+ */
 export function sh(
   command: string,
   options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
 ): Promise<Result> {
+  const script = options.cwd === undefined ? command : `cd -- "$SECRETFS_TEST_CWD" || exit 125\n${command}`
   return new Promise((resolve) => {
     const child = execFile(
       '/bin/sh',
-      ['-c', command],
+      ['-c', script],
       {
-        cwd: options.cwd,
-        env: { ...process.env, ...options.env },
+        env: { ...process.env, ...options.env, ...(options.cwd !== undefined && { SECRETFS_TEST_CWD: options.cwd }) },
         timeout: options.timeoutMs ?? 30_000,
         maxBuffer: 64 << 20,
       },

@@ -1,0 +1,18 @@
+// What the core announces after it changed something, for front ends that hold state derived from
+// the store: the filesystem's open files follow a rename, let go of a deleted or replaced secret,
+// and drop every decrypted byte at a seal. Paths are logical ('secret/a/b'; a mount is 'secret').
+
+export type CoreChange =
+  /** A secret's value was replaced. `source` is what the writer passed (the fs's own commits). */
+  | { kind: 'written'; path: string; source: unknown }
+  /** A secret or directory is gone, with everything beneath it (delete, rmdir, unmount). */
+  | { kind: 'removed'; path: string }
+  /** Everything at or beneath `from` now lives at `to` (rename, remount). */
+  | { kind: 'moved'; from: string; to: string }
+  /** Every key was dropped. */
+  | { kind: 'sealed' }
+
+export type ChangeListener = (change: CoreChange) => void
+
+/** A logical path as announced: no trailing '/'. */
+export const announced = (path: string): string => (path.endsWith('/') ? path.slice(0, -1) : path)
