@@ -1,7 +1,6 @@
 // `secretfs unseal [--passphrase-file FILE | --key-file FILE]`: asks at the terminal otherwise.
 
-import { resolveAddress } from '../address.js'
-import { ApiClient, type UnsealRequest } from '../../api/api-client.js'
+import { connect } from '../address.js'
 import { doing } from '../cli-error.js'
 import { print, printJson, type Format } from '../output.js'
 import { readUnlock, wipe } from '../unlock-input.js'
@@ -15,8 +14,8 @@ export interface UnsealArgs {
 }
 
 export async function run(args: UnsealArgs): Promise<void> {
-  const { socketPath } = resolveAddress(args.address)
-  const client = new ApiClient(socketPath)
+  const client = connect(args.address)
+  const { socketPath } = client
   // Ask nothing of a daemon that is not there or already unsealed.
   let status = await client.sealStatus()
   if (status.sealed) {
@@ -24,12 +23,12 @@ export async function run(args: UnsealArgs): Promise<void> {
       ...(args.passphraseFile !== undefined && { passphraseFile: args.passphraseFile }),
       ...(args.keyFile !== undefined && { keyFile: args.keyFile }),
     })
-    const request: UnsealRequest =
+    const request =
       unlock.kind === 'key-file'
         ? { key: Buffer.from(unlock.key).toString('base64') }
         : { passphrase: Buffer.from(unlock.passphrase).toString('utf8') }
     try {
-      status = await doing('unsealing', client.unseal(request))
+      status = await doing('unsealing', client.unseal(Buffer.from(JSON.stringify(request))))
     } finally {
       wipe(unlock)
     }
