@@ -124,7 +124,7 @@ export class ApiClient {
       if (e instanceof NotPrivate) {
         const fix =
           e.problem === 'owner'
-            ? `${dir} is not yours to remove: an administrator can remove it; then restart your daemon`
+            ? `${dir} is not yours to remove: ask an administrator to remove it and restart your daemon`
             : `Remove ${dir} and restart your daemon (which creates it 0700)`
         throw new UntrustedSocket(
           this.socketPath,

@@ -103,8 +103,7 @@ t.test("the victim's own daemon at /tmp/secretfs-UID is still reached", async (t
   // Without a home, the daemon and the CLI agree on /tmp/secretfs-UID/secretfs.sock.
   const env = bareEnv()
   const cli = cliCommand()
-  const daemon = spawn('setpriv', [...asUser(VICTIM), cli.file, ...cli.args, 'server', '--dev'], {
-    env: { ...cli.env, ...env },
+  const daemon = spawn('setpriv', asUser(VICTIM, { ...cli.env, ...env }, cli.file, [...cli.args, 'server', '--dev']), {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const exited = new Promise((resolve) => daemon.on('exit', resolve))

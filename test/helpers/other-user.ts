@@ -9,7 +9,15 @@ import path from 'node:path'
 import { cliCommand, type Scope } from './daemon.js'
 import type { CliResult } from './cli-run.js'
 
-export const asUser = (uid: number): string[] => [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups']
+/**
+ * setpriv's arguments to run `file args` as `uid` with exactly `env`: `env -i` drops what the
+ * test runner adds to a child's environment (its process-info hooks, which another uid cannot
+ * write).
+ */
+export function asUser(uid: number, env: NodeJS.ProcessEnv, file: string, args: string[]): string[] {
+  const vars = Object.entries(env).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${v}`]))
+  return [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'env', '-i', ...vars, file, ...args]
+}
 
 /** A bare environment: PATH, and HOME when given; nothing else unless added. */
 export function bareEnv(home?: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -25,7 +33,7 @@ export function runAs(
   input?: string,
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', [...asUser(uid), file, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn('setpriv', asUser(uid, env, file, args), { stdio: ['pipe', 'pipe', 'pipe'] })
     const out: Buffer[] = []
     let err = ''
     child.stdout.on('data', (d: Buffer) => out.push(d))
@@ -111,11 +119,10 @@ export interface Listener {
  * and gives it that mode (as an attacker would). Stopped in teardown.
  */
 export async function startListener(t: Scope, uid: number, socketPath: string, dirMode?: number): Promise<Listener> {
-  const child = spawn(
-    'setpriv',
-    [...asUser(uid), process.execPath, '-e', LISTENER, socketPath, dirMode === undefined ? '' : dirMode.toString(8)],
-    { env: bareEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
-  )
+  const args = ['-e', LISTENER, socketPath, dirMode === undefined ? '' : dirMode.toString(8)]
+  const child = spawn('setpriv', asUser(uid, bareEnv(), process.execPath, args), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
