@@ -59,8 +59,8 @@ export async function openPrivateDir(dir: string): Promise<FileHandle> {
     const st = await handle.stat()
     const owner = notOwned(st)
     if (owner) throw new NotPrivate(dir, 'owner', owner)
-    const open = openToOthers(st)
-    if (open) throw new NotPrivate(dir, 'mode', open)
+    const exposed = openToOthers(st)
+    if (exposed) throw new NotPrivate(dir, 'mode', exposed)
     return handle
   } catch (e) {
     await handle.close()
