@@ -2,9 +2,11 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
+import { Core } from '../../src/core/core.js'
+import { SqliteStorage } from '../../src/storage/sqlite-storage.js'
 import { coreWith, startTestApi } from '../helpers/api-fixture.js'
 import { runCli } from '../helpers/cli-run.js'
-import { startDaemon, tempDir } from '../helpers/daemon.js'
+import { cliCommand, sh, startDaemon, tempDir } from '../helpers/daemon.js'
 
 // A user with no /etc/passwd entry, used by this file only.
 const STRANGER = 64121
@@ -77,4 +79,24 @@ t.test('init, unseal and server refuse a key or passphrase file others can read'
   const ok = await file(dir, 'key-600', KEY, 0o600)
   t.equal((await runCli(['unseal', '--key-file', ok], { env: { SECRETFS_ADDR: api.socketPath } })).code, 0)
   t.equal(api.core.sealed, false, 'a 0600 key file of ours unseals')
+})
+
+t.test('a passphrase file may be a pipe; one over 64 KiB is refused', async (t) => {
+  const dir = await tempDir(t)
+  const cli = cliCommand()
+  const line = [cli.file, ...cli.args].map((a) => `'${a}'`).join(' ')
+  const data = path.join(dir, 'data')
+  const piped = await sh(`bash -c "${line} init --data ${data} --passphrase-file <(printf 'correct horse\\n')"`, {
+    env: cli.env,
+  })
+  t.equal(piped.code, 0, piped.stderr)
+  const core = new Core({ storage: new SqliteStorage(path.join(data, 'secretfs.db')) })
+  t.teardown(() => core.close())
+  await core.unseal({ kind: 'passphrase', passphrase: Buffer.from('correct horse') })
+  t.equal(core.sealed, false, 'the pipe gave the passphrase, less its line break')
+
+  const big = await file(dir, 'big', 'x'.repeat(64 * 1024 + 1), 0o600)
+  const r = await runCli(['init', '--data', path.join(dir, 'other'), '--passphrase-file', big])
+  t.equal(r.code, 1)
+  t.match(r.stderr, `the passphrase file ${big} is larger than 64 KiB; is it the right file?`)
 })
