@@ -65,7 +65,9 @@ export async function prepareMountpoint(dir: string, log: Logger): Promise<strin
   if (type !== undefined) {
     let dead = false
     try {
-      await fs.stat(mountpoint)
+      // statfs always asks the filesystem; a stat of the root may be answered from the kernel's
+      // attribute cache for a while after the daemon died.
+      await fs.statfs(mountpoint)
     } catch (e) {
       dead = (e as NodeJS.ErrnoException).code === 'ENOTCONN'
       if (!dead) throw e
