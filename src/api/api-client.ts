@@ -1,7 +1,13 @@
 // A small client of the control API for the CLI: one method per route, over the Unix socket.
-// Imports node:http only, so that a quick `secretfs read` stays quick.
+// It sends nothing to a socket that another user could have put there, and gives up on a daemon
+// that does not answer. Imports node:http and small modules only, so that a quick `secretfs read`
+// stays quick.
 
+import { lstat } from 'node:fs/promises'
 import http from 'node:http'
+import { basename, dirname } from 'node:path'
+import { DEFAULT_CLIENT_TIMEOUT_SECONDS } from '../config/defaults.js'
+import { NotPrivate, currentUid, insideHandle, notOwned, openPrivateDir } from '../os/private-path.js'
 
 /** The daemon answered with an error status. */
 export class ApiError extends Error {
@@ -22,6 +28,32 @@ export class DaemonUnreachable extends Error {
   ) {
     super(`cannot reach the daemon at ${socketPath} (${code})`)
     this.name = 'DaemonUnreachable'
+  }
+}
+
+/**
+ * The socket, or its directory, is not the user's alone: whoever listens there may not be the
+ * user's daemon, so nothing was sent. `hint` says how to fix it.
+ */
+export class UntrustedSocket extends Error {
+  constructor(
+    readonly socketPath: string,
+    readonly reason: string,
+    readonly hint: string,
+  ) {
+    super(`will not send anything to ${socketPath}: ${reason}`)
+    this.name = 'UntrustedSocket'
+  }
+}
+
+/** The daemon took the connection but did not answer in time. */
+export class DaemonTimeout extends Error {
+  constructor(
+    readonly socketPath: string,
+    readonly seconds: number,
+  ) {
+    super(`the daemon at ${socketPath} did not answer within ${seconds} s`)
+    this.name = 'DaemonTimeout'
   }
 }
 
@@ -58,7 +90,7 @@ export interface MountRequest {
   config?: { default_lease_ttl?: string | number; max_lease_ttl?: string | number }
 }
 
-export type UnsealRequest = { key: string } | { passphrase: string }
+type Body = { json: unknown } | { raw: Uint8Array } | { encodedJson: Uint8Array }
 
 /** '/v1/' and the path, each component percent-encoded; a trailing '/' is kept. */
 export function apiPath(path: string): string {
@@ -66,19 +98,86 @@ export function apiPath(path: string): string {
 }
 
 export class ApiClient {
-  constructor(readonly socketPath: string) {}
+  constructor(
+    readonly socketPath: string,
+    /** How long to wait for the daemon to answer, in seconds. */
+    readonly timeoutSeconds: number = DEFAULT_CLIENT_TIMEOUT_SECONDS,
+  ) {}
 
-  request(method: string, target: string, body?: { json: unknown } | { raw: Uint8Array }): Promise<RawResponse> {
-    const payload = body === undefined ? undefined : 'raw' in body ? body.raw : Buffer.from(JSON.stringify(body.json))
+  async request(method: string, target: string, body?: Body): Promise<RawResponse> {
+    const dir = await this.#openSocketDir()
+    try {
+      // Connected through the checked directory, so the socket is the one checked.
+      const socket = insideHandle(dir, basename(this.socketPath))
+      await this.#checkSocket(socket)
+      return await this.#exchange(socket, method, target, body)
+    } finally {
+      await dir.close()
+    }
+  }
+
+  async #openSocketDir() {
+    const dir = dirname(this.socketPath)
+    try {
+      return await openPrivateDir(dir)
+    } catch (e) {
+      if (e instanceof NotPrivate) {
+        const fix =
+          e.problem === 'owner'
+            ? `${dir} is not yours to remove: ask an administrator to remove it and restart your daemon`
+            : `Remove ${dir} and restart your daemon (which creates it 0700)`
+        throw new UntrustedSocket(
+          this.socketPath,
+          `its directory ${dir} ${e.reason}`,
+          `${fix}, or point SECRETFS_ADDR at your daemon's socket.`,
+        )
+      }
+      const code = (e as NodeJS.ErrnoException).code
+      if (code) throw new DaemonUnreachable(this.socketPath, code)
+      throw e
+    }
+  }
+
+  async #checkSocket(socket: string): Promise<void> {
+    let st
+    try {
+      st = await lstat(socket)
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      if (code) throw new DaemonUnreachable(this.socketPath, code)
+      throw e
+    }
+    const reason = !st.isSocket() ? 'it is not a socket' : st.uid !== currentUid() ? `it ${notOwned(st)}` : undefined
+    if (reason)
+      throw new UntrustedSocket(
+        this.socketPath,
+        reason,
+        `Remove ${this.socketPath} and restart your daemon, or point SECRETFS_ADDR at your daemon's socket.`,
+      )
+  }
+
+  #exchange(socketPath: string, method: string, target: string, body?: Body): Promise<RawResponse> {
+    const payload =
+      body === undefined
+        ? undefined
+        : 'raw' in body
+          ? body.raw
+          : 'encodedJson' in body
+            ? body.encodedJson
+            : Buffer.from(JSON.stringify(body.json))
     const headers: Record<string, string | number> = { 'Content-Length': payload?.length ?? 0 }
     if (body) headers['Content-Type'] = 'raw' in body ? 'application/octet-stream' : 'application/json'
     return new Promise((resolve, reject) => {
-      const req = http.request({ socketPath: this.socketPath, method, path: target, headers, agent: false }, (res) => {
+      const req = http.request({ socketPath, method, path: target, headers, agent: false }, (res) => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
         res.on('error', reject)
       })
+      // Idle time: a large answer that keeps coming is not cut off.
+      req.setTimeout(this.timeoutSeconds * 1000, () =>
+        req.destroy(new DaemonTimeout(this.socketPath, this.timeoutSeconds)),
+      )
       req.on('error', (e: NodeJS.ErrnoException) =>
         reject(e.code && e.code !== 'ECONNRESET' ? new DaemonUnreachable(this.socketPath, e.code) : e),
       )
@@ -87,7 +186,7 @@ export class ApiClient {
   }
 
   /** The JSON of a successful response, or an ApiError. */
-  async json<T>(method: string, target: string, body?: { json: unknown } | { raw: Uint8Array }): Promise<T> {
+  async json<T>(method: string, target: string, body?: Body): Promise<T> {
     const res = await this.request(method, target, body)
     check(res)
     return (res.body.length ? JSON.parse(res.body.toString('utf8')) : undefined) as T
@@ -145,8 +244,12 @@ export class ApiClient {
     await this.json('POST', '/v1/sys/seal')
   }
 
-  unseal(request: UnsealRequest): Promise<SealStatusResponse> {
-    return this.json('POST', '/v1/sys/unseal', { json: request })
+  /**
+   * `body` is the request's JSON, {"key": ...} or {"passphrase": ...}, encoded by the caller so
+   * that it can stay in memory the caller wipes.
+   */
+  unseal(body: Uint8Array): Promise<SealStatusResponse> {
+    return this.json('POST', '/v1/sys/unseal', { encodedJson: body })
   }
 
   async rotate(): Promise<number> {

@@ -2,7 +2,7 @@
 // enter, bodies read up to a limit, and Vault's LIST method (which node's HTTP parser refuses)
 // answered from the raw request.
 
-import { chmod, lstat, mkdir, unlink } from 'node:fs/promises'
+import { chmod, lstat, unlink } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import { dirname } from 'node:path'
@@ -11,6 +11,7 @@ import type { Core } from '../core/core.js'
 import { DEFAULT_MAX_VALUE_SIZE } from '../core/core.js'
 import { SecretfsError, busy, invalid } from '../errors.js'
 import type { Logger } from '../log.js'
+import { NotPrivate, ensurePrivateDir } from '../os/private-path.js'
 import type { KernelCache } from '../fs/kernel-cache.js'
 import { ApiHandler, type ApiRequest, type ApiResponse } from './api-handler.js'
 
@@ -189,15 +190,12 @@ function parseListRequest(raw: Buffer | undefined): string | undefined {
 
 /** Creates the socket's directory 0700, or checks that an existing one is ours alone. */
 async function prepareSocketDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 })
-  const st = await lstat(dir)
-  if (!st.isDirectory()) throw invalid(`the socket's directory ${dir} is not a directory`)
-  const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid
-  if (st.uid !== uid) throw invalid(`the socket's directory ${dir} belongs to another user`)
-  if ((st.mode & 0o077) !== 0)
-    throw invalid(
-      `the socket's directory ${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)}); make it 0700`,
-    )
+  try {
+    await ensurePrivateDir(dir)
+  } catch (e) {
+    if (!(e instanceof NotPrivate)) throw e
+    throw invalid(`the socket's directory ${e.message}${e.problem === 'mode' ? '; make it 0700' : ''}`)
+  }
 }
 
 /** Removes a socket left by a daemon that died; refuses if one still listens, or if it is not a socket. */

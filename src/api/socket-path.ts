@@ -1,10 +1,11 @@
 // Where the control socket lives when nobody says: the daemon listens on the first usable
 // candidate and the CLI looks through the same list, so a daemon started with default settings
-// (the dev server included) is found without SECRETFS_ADDR. Imports only node:path
-// so that the CLI can load it cheaply.
+// (the dev server included) is found without SECRETFS_ADDR. Imports only node:path and small
+// modules, so that the CLI can load it cheaply.
 
 import { join } from 'node:path'
 import { defaultDataDir, type Env } from '../config/defaults.js'
+import { currentUid } from '../os/private-path.js'
 
 export const SOCKET_NAME = 'secretfs.sock'
 
@@ -12,10 +13,6 @@ export const SOCKET_NAME = 'secretfs.sock'
 export const MAX_SOCKET_PATH_BYTES = 107
 
 const fits = (path: string): boolean => Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES
-
-function currentUid(): number {
-  return typeof process.getuid === 'function' ? process.getuid() : 0
-}
 
 /**
  * The default socket paths, best first: $XDG_RUNTIME_DIR/secretfs/, then the default data

@@ -1,7 +1,7 @@
 // Turns any failure of a command into the message a user can act on, and its exit code. Loaded
 // only when something failed.
 
-import { ApiError, DaemonUnreachable } from '../api/api-client.js'
+import { ApiError, DaemonTimeout, DaemonUnreachable, UntrustedSocket } from '../api/api-client.js'
 import { SecretfsError } from '../errors.js'
 import { CliError, ContextError, EXIT_FAILED } from './cli-error.js'
 
@@ -26,6 +26,16 @@ export function reportError(error: unknown, write: (text: string) => void = (s) 
     } else {
       write(`Error: cannot reach the daemon at ${e.socketPath} (${e.code}).\n`)
     }
+    return EXIT_FAILED
+  }
+  if (e instanceof UntrustedSocket) {
+    write(`Error: ${e.message}.\n${e.hint}\n`)
+    return EXIT_FAILED
+  }
+  if (e instanceof DaemonTimeout) {
+    write(
+      `Error: ${e.message}.\nIt may be stuck, or busy with something slow; to wait longer, set SECRETFS_CLIENT_TIMEOUT to a number of seconds.\n`,
+    )
     return EXIT_FAILED
   }
   if (e instanceof ApiError) {

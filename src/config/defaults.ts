@@ -1,5 +1,5 @@
-// Where secretfs keeps things by default: the data directory and the store file in it. Shared by
-// the daemon and the CLI, so it imports nothing heavier than node:path.
+// Where secretfs keeps things by default, and how long the CLI waits: the data directory and the
+// store file in it. Shared by the daemon and the CLI, so it imports nothing heavier than node:path.
 
 import { join, resolve } from 'node:path'
 
@@ -20,6 +20,12 @@ export function defaultDataDir(env: Env = process.env): string | undefined {
   if (home && home.startsWith('/')) return join(home, '.local', 'share', 'secretfs')
   return undefined
 }
+
+/**
+ * How long the CLI waits for the daemon to answer (SECRETFS_CLIENT_TIMEOUT): long enough for an
+ * unseal's Argon2id run queued behind another one on a slow machine.
+ */
+export const DEFAULT_CLIENT_TIMEOUT_SECONDS = 60
 
 /** The store file of a data directory. */
 export const storeFile = (dataDir: string): string => join(dataDir, STORE_FILE)

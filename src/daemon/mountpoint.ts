@@ -1,6 +1,7 @@
 // Gets the mountpoint ready: clears a dead mount left by a crashed daemon ("Transport endpoint is
 // not connected"), creates a missing directory (0700), and refuses one that is in use or holds
-// files. Everything here is asynchronous: a dead FUSE mount can block a synchronous call.
+// files. A mountpoint is known by its real path, as /proc/mounts lists it, even when named through
+// a symbolic link. Everything here is asynchronous: a dead FUSE mount can block a synchronous call.
 
 import { execFile } from 'node:child_process'
 import fs from 'node:fs/promises'
@@ -27,23 +28,46 @@ export async function listMounts(): Promise<Map<string, string>> {
   return out
 }
 
+/**
+ * `dir` with every symbolic link resolved, as realpath gives it, except that a last component
+ * that cannot be looked at (missing, or a dead mount: stat fails with ENOTCONN) is kept as named.
+ * Links are followed with lstat and readlink, which never ask the filesystem mounted there.
+ */
+export async function realPath(dir: string, hops = 0): Promise<string> {
+  const absolute = path.resolve(dir)
+  const parent = path.dirname(absolute)
+  if (parent === absolute) return absolute
+  const here = path.join(await realPath(parent, hops), path.basename(absolute))
+  let link
+  try {
+    if (!(await fs.lstat(here)).isSymbolicLink()) return here
+    link = await fs.readlink(here)
+  } catch {
+    return here
+  }
+  if (hops >= 40) throw new DaemonError(`${dir}: too many levels of symbolic links`)
+  return realPath(path.resolve(path.dirname(here), link), hops + 1)
+}
+
 export async function isMounted(dir: string): Promise<boolean> {
-  return (await listMounts()).has(path.resolve(dir))
+  return (await listMounts()).has(await realPath(dir))
 }
 
 /** Detaches a FUSE mount, even a dead or busy one (lazy unmount). */
 export async function forceUnmount(dir: string): Promise<void> {
-  await run('fusermount', ['-uz', path.resolve(dir)])
+  await run('fusermount', ['-uz', await realPath(dir)])
 }
 
-/** Prepares `dir` for mounting; returns its absolute path. */
+/** Prepares `dir` for mounting; returns its real path. */
 export async function prepareMountpoint(dir: string, log: Logger): Promise<string> {
-  const mountpoint = path.resolve(dir)
+  const mountpoint = await realPath(dir)
   const type = (await listMounts()).get(mountpoint)
   if (type !== undefined) {
     let dead = false
     try {
-      await fs.stat(mountpoint)
+      // statfs always asks the filesystem; a stat of the root may be answered from the kernel's
+      // attribute cache for a while after the daemon died.
+      await fs.statfs(mountpoint)
     } catch (e) {
       dead = (e as NodeJS.ErrnoException).code === 'ENOTCONN'
       if (!dead) throw e

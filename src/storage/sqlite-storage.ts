@@ -6,7 +6,7 @@
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import { internal, noSpace } from '../errors.js'
+import { internal, invalid, noSpace } from '../errors.js'
 import type { Storage, StorageOp } from './storage.js'
 
 interface Pending {
@@ -19,6 +19,41 @@ function syncDirectory(dir: string): void {
   const fd = fs.openSync(dir, 'r')
   try {
     fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** Refuses a store file that is a link, not a regular file, or another user's. */
+function checkStoreFile(file: string, st: fs.Stats): void {
+  const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid
+  if (st.isSymbolicLink())
+    throw invalid(`${file} is a symbolic link; the store's files must be regular files of yours. Remove it.`)
+  if (!st.isFile()) throw invalid(`${file} is not a regular file; the store's files must be regular files of yours`)
+  if (st.uid !== uid) throw invalid(`${file} belongs to another user (uid ${st.uid}), not to you (uid ${uid})`)
+}
+
+/** Creates the store file, or opens it without following a link, checks it and makes it 0600. */
+function claimStoreFile(file: string): void {
+  let fd
+  try {
+    // O_NONBLOCK: a FIFO put in its place must be refused, not waited on.
+    fd = fs.openSync(
+      file,
+      fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+      0o600,
+    )
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ELOOP') checkStoreFile(file, fs.lstatSync(file))
+    if (code === 'EISDIR')
+      throw invalid(`${file} is not a regular file; the store's files must be regular files of yours`)
+    throw e
+  }
+  try {
+    checkStoreFile(file, fs.fstatSync(fd))
+    // On the open file: the path might name something else by now, never the descriptor.
+    fs.fchmodSync(fd, 0o600)
   } finally {
     fs.closeSync(fd)
   }
@@ -45,10 +80,23 @@ export class SqliteStorage implements Storage {
   #queue: Pending[] = []
   #flushScheduled = false
 
-  /** Opens (creating if needed, mode 0600) the store file. Holds it exclusively until close. */
+  /**
+   * Opens (creating if needed, mode 0600) the store file. Holds it exclusively until close. The
+   * file, its WAL and its shared-memory file must be regular files of ours, never links: the
+   * caller has checked that the directory is ours alone, so they stay what was checked here.
+   */
   constructor(file: string) {
-    fs.closeSync(fs.openSync(file, 'a', 0o600))
-    fs.chmodSync(file, 0o600)
+    for (const companion of [`${file}-wal`, `${file}-shm`]) {
+      let st
+      try {
+        st = fs.lstatSync(companion)
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue
+        throw e
+      }
+      checkStoreFile(companion, st)
+    }
+    claimStoreFile(file)
     this.#db = new Database(file, { timeout: 100 })
     try {
       this.#db.pragma('journal_mode = WAL')

@@ -32,6 +32,8 @@ t.test('with a key file it creates (0600), a store that key unseals', async (t) 
 
 t.test('with a passphrase file; an existing key file of the wrong size is refused', async (t) => {
   const dir = t.testdir({ pass: 'a long passphrase\n', short: 'abc' })
+  // Files of ours alone: others' permissions are refused before the size is looked at.
+  for (const f of ['pass', 'short']) await fs.chmod(path.join(dir, f), 0o600)
   const data = path.join(dir, 'data')
   t.equal((await runCli(['init', '--data', data, '--key-file', path.join(dir, 'short')])).code, 1)
   await t.rejects(fs.stat(path.join(data, 'secretfs.db')), 'nothing created')

@@ -26,7 +26,7 @@ t.test('SIGINT also stops it cleanly', async (t) => {
 t.test('a real store: initialised on first start, unsealed from a key file, kept across restarts', async (t) => {
   const dir = await tempDir(t)
   const data = path.join(dir, 'data')
-  await fs.writeFile(path.join(dir, 'key'), Buffer.alloc(32, 5))
+  await fs.writeFile(path.join(dir, 'key'), Buffer.alloc(32, 5), { mode: 0o600 })
   const args = ['--data', data, '--key-file', path.join(dir, 'key')]
   const mountpoint = path.join(dir, 'mnt')
   const first = await startDaemon(t, { args, mountpoint })
@@ -47,8 +47,8 @@ t.test('a real store: initialised on first start, unsealed from a key file, kept
 t.test('a passphrase file unseals; a wrong one is refused and nothing is mounted', async (t) => {
   const dir = await tempDir(t)
   const data = path.join(dir, 'data')
-  await fs.writeFile(path.join(dir, 'pass'), 'correct horse\n')
-  await fs.writeFile(path.join(dir, 'wrong'), 'battery staple\n')
+  await fs.writeFile(path.join(dir, 'pass'), 'correct horse\n', { mode: 0o600 })
+  await fs.writeFile(path.join(dir, 'wrong'), 'battery staple\n', { mode: 0o600 })
   const mountpoint = path.join(dir, 'mnt')
   const ok = await startDaemon(t, { args: ['--data', data, '--passphrase-file', path.join(dir, 'pass')], mountpoint })
   await sh('echo kept > secret/p', { cwd: mountpoint })

@@ -14,7 +14,7 @@ export interface CliResult {
 
 export function runCli(
   args: string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string | Buffer } = {},
+  options: { env?: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number } = {},
 ): Promise<CliResult> {
   const cli = cliCommand()
   return new Promise((resolve, reject) => {
@@ -27,7 +27,10 @@ export function runCli(
     child.stdout.on('data', (d: Buffer) => out.push(d))
     child.stderr.on('data', (d: Buffer) => (err += d.toString()))
     child.on('error', reject)
+    // A CLI that hangs is killed, so that the test fails on what it printed instead of timing out.
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000)
     child.on('close', (code) => {
+      clearTimeout(timer)
       const bytes = Buffer.concat(out)
       resolve({ code, stdout: bytes.toString(), stderr: err, stdoutBytes: bytes })
     })

@@ -1,7 +1,8 @@
 // `secretfs init [--data DIR] [--passphrase-file FILE | --key-file FILE]`: creates a store in the
-// data directory, directly (no daemon). An existing store is never overwritten.
+// data directory, directly (no daemon). The directory must be ours alone (a missing one is created
+// 0700). An existing store is never overwritten.
 
-import { lstat, mkdir, open, rm } from 'node:fs/promises'
+import { open, rm } from 'node:fs/promises'
 import { defaultDataDir, storeFile } from '../../config/defaults.js'
 import { CliError, UsageError } from '../cli-error.js'
 import { print } from '../output.js'
@@ -17,17 +18,19 @@ export async function run(args: InitArgs): Promise<void> {
   const dir = args.data ?? defaultDataDir()
   if (!dir) throw new UsageError('there is no home directory to keep the store in', 'Name one with --data DIR.')
   const file = storeFile(dir)
-  if (await exists(file)) throw new CliError(`a store already exists at ${file}; it is never overwritten`)
+  // Loaded here, not at the top: the store's native modules are for this command only.
+  const { ensureDataDir, hasStore } = await import('../../daemon/open-core.js')
+  // Before anything is asked: another user's directory, or an existing store, ends here.
+  if (await hasStore(dir)) throw new CliError(`a store already exists at ${file}; it is never overwritten`)
   const unlock = await readUnlock(
     {
       ...(args.passphraseFile !== undefined && { passphraseFile: args.passphraseFile }),
       ...(args.keyFile !== undefined && { keyFile: args.keyFile }),
     },
-    { creating: true },
+    { askTwice: true, createKeyFile: true },
   )
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    // Loaded here, not at the top: the store's native modules are for this command only.
+    await ensureDataDir(dir)
     const { Core } = await import('../../core/core.js')
     const { SqliteStorage } = await import('../../storage/sqlite-storage.js')
     // Claimed with O_EXCL, so that of two inits at once one fails, and a failure below removes
@@ -60,15 +63,6 @@ export async function run(args: InitArgs): Promise<void> {
     `Success! Created a store in ${dir}.\n` +
       `Start the daemon on it with: secretfs server --data ${dir} --mountpoint DIR ${how}\n`,
   )
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path)
-    return true
-  } catch {
-    return false
-  }
 }
 
 async function removeStore(file: string): Promise<void> {

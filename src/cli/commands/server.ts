@@ -7,7 +7,7 @@ import { defaultDataDir } from '../../config/defaults.js'
 import { Core } from '../../core/core.js'
 import { DaemonError } from '../../daemon/daemon-error.js'
 import { runDaemon } from '../../daemon/daemon.js'
-import { openCore } from '../../daemon/open-core.js'
+import { hasStore, openCore } from '../../daemon/open-core.js'
 import { SecretfsError } from '../../errors.js'
 import { stderrLogger } from '../../log.js'
 import { CliError } from '../cli-error.js'
@@ -69,6 +69,9 @@ function devCore(args: ServerArgs): Promise<Core> {
 async function storeCore(args: ServerArgs): Promise<Core> {
   const data = args.data ?? defaultDataDir()
   if (!data) throw new DaemonError('name a data directory with --data DIR, or try secretfs with --dev')
+  // Checked before anything is asked: a directory that is not ours ends here, and a new store
+  // has its passphrase asked twice.
+  const present = await hasStore(data)
   let unlock: Unlock | undefined
   if (args.sealed) {
     if (args.passphraseFile !== undefined || args.keyFile !== undefined)
@@ -79,10 +82,13 @@ async function storeCore(args: ServerArgs): Promise<Core> {
         'there is no terminal to ask for the passphrase: give --passphrase-file FILE or --key-file FILE, ' +
           'or start with --sealed and run `secretfs unseal`',
       )
-    unlock = await readUnlock({
-      ...(args.passphraseFile !== undefined && { passphraseFile: args.passphraseFile }),
-      ...(args.keyFile !== undefined && { keyFile: args.keyFile }),
-    })
+    unlock = await readUnlock(
+      {
+        ...(args.passphraseFile !== undefined && { passphraseFile: args.passphraseFile }),
+        ...(args.keyFile !== undefined && { keyFile: args.keyFile }),
+      },
+      { askTwice: !present },
+    )
   }
   try {
     return await openCore({ data, log: stderrLogger, ...(unlock && { unlock }) })

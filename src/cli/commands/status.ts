@@ -1,8 +1,7 @@
 // `secretfs status [--format table|json]`: whether the daemon runs, is initialised, is sealed.
 
 import type { SealStatusResponse } from '../../api/api-client.js'
-import { resolveAddress } from '../address.js'
-import { ApiClient } from '../../api/api-client.js'
+import { connect } from '../address.js'
 import { keyValueTable, print, printJson, type Format } from '../output.js'
 
 export interface StatusArgs {
@@ -21,8 +20,9 @@ export function statusTable(status: SealStatusResponse, socketPath: string): str
 }
 
 export async function run(args: StatusArgs): Promise<void> {
-  const { socketPath } = resolveAddress(args.address)
-  const status = await new ApiClient(socketPath).sealStatus()
+  const client = connect(args.address)
+  const { socketPath } = client
+  const status = await client.sealStatus()
   if (args.format === 'json') return printJson({ ...status, address: socketPath })
   print(statusTable(status, socketPath))
 }

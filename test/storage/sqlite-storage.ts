@@ -1,0 +1,49 @@
+// How the store file is opened: never through a symbolic link, only a regular file, and its
+// mode set to 0600 on the file opened, not on whatever the path names later.
+import { execFile } from 'node:child_process'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { SqliteStorage } from '../../src/storage/sqlite-storage.js'
+import { tempDir } from '../helpers/daemon.js'
+
+t.test('a symlinked store, WAL or shared-memory file is refused and its target left alone', async (t) => {
+  const dir = await tempDir(t)
+  const target = path.join(dir, 'target')
+  await fs.writeFile(target, 'keep me\n')
+  await fs.chmod(target, 0o644)
+  for (const name of ['secretfs.db', 'secretfs.db-wal', 'secretfs.db-shm']) {
+    const data = await fs.mkdtemp(path.join(dir, 'data-'))
+    await fs.symlink(target, path.join(data, name))
+    t.throws(() => new SqliteStorage(path.join(data, 'secretfs.db')), {
+      message: `${path.join(data, name)} is a symbolic link; the store's files must be regular files of yours. Remove it.`,
+    })
+    t.equal((await fs.stat(target)).mode & 0o777, 0o644, `${name}: the target keeps its mode`)
+    t.equal(await fs.readFile(target, 'utf8'), 'keep me\n', `${name}: the target keeps its content`)
+  }
+})
+
+t.test('a FIFO or a directory in place of the store is refused, without hanging', async (t) => {
+  const dir = await tempDir(t)
+  const fifo = path.join(dir, 'fifo')
+  await fs.mkdir(fifo, { mode: 0o700 })
+  await promisify(execFile)('mkfifo', [path.join(fifo, 'secretfs.db')])
+  t.throws(() => new SqliteStorage(path.join(fifo, 'secretfs.db')), { message: /secretfs\.db is not a regular file/ })
+  const sub = path.join(dir, 'sub')
+  await fs.mkdir(path.join(sub, 'secretfs.db'), { recursive: true })
+  t.throws(() => new SqliteStorage(path.join(sub, 'secretfs.db')), { message: /secretfs\.db is not a regular file/ })
+})
+
+t.test('an existing store file left readable by others is made 0600', async (t) => {
+  const dir = await tempDir(t)
+  const file = path.join(dir, 'secretfs.db')
+  const first = new SqliteStorage(file)
+  await first.put('k', Buffer.from('v'))
+  await first.close()
+  await fs.chmod(file, 0o644)
+  const again = new SqliteStorage(file)
+  t.teardown(() => again.close())
+  t.equal((await fs.stat(file)).mode & 0o777, 0o600)
+  t.same(await again.get('k'), Buffer.from('v'))
+})
