@@ -67,8 +67,20 @@ async function runYargs(): Promise<void> {
       .option('key-file', { type: 'string', describe: 'Use the 32-byte key in this file' })
       .conflicts('passphrase-file', 'key-file')
   const run = (load: () => Promise<CommandModule>) => (argv: unknown) => runCommand(load, argv)
+  // yargs drops a lone `-` (it takes it for an option that never comes), and `write PATH -` is how
+  // standard input is stored as it is. It travels through yargs as a NUL-led stand-in, which no
+  // command-line argument can be, and becomes `-` again for the command.
+  const STDIN = '\0-'
+  const given = hideBin(process.argv)
+  const argv = given[0] === 'write' ? given.map((a) => (a === '-' ? STDIN : a)) : given
+  const dash = (a: unknown) => (a === STDIN ? '-' : a)
+  const runWrite = (parsed: Record<string, unknown>) =>
+    runCommand(
+      commands.write,
+      Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, Array.isArray(v) ? v.map(dash) : dash(v)])),
+    )
 
-  await yargs(hideBin(process.argv))
+  await yargs(argv)
     .scriptName('secretfs')
     .usage('Usage: secretfs <command> [options]\n\nExit codes: 0 done, 1 failed, 2 usage error.')
     .command(
@@ -191,7 +203,7 @@ async function runYargs(): Promise<void> {
         address(y)
           .positional('path', { type: 'string', demandOption: true })
           .positional('data', { type: 'string', array: true, default: [] }),
-      run(commands.write),
+      runWrite,
     )
     .command(
       'read <path>',

@@ -1,5 +1,4 @@
 // The real CLI against a control API served in this process: fast path.
-import path from 'node:path'
 import t from 'tap'
 import { withApi } from '../helpers/cli-run.js'
 
@@ -14,12 +13,20 @@ t.test('the fast path and yargs agree', async (t) => {
     ['list', 'secret/', '--format', 'json'],
     ['read', 'secret/missing'],
     ['write', 'secret/b', 'x=1'],
+    ['write', 'secret/b', '-'],
+    ['write', 'secret/b', '-', 'x=1'],
     ['delete', 'secret/b'],
   ]) {
-    if (args[0] === 'delete') await api.core.write('secret/b', Buffer.from('x'))
-    const fast = await cli(args)
-    if (args[0] === 'delete') await api.core.write('secret/b', Buffer.from('x'))
-    const slow = await cli(args, undefined, { SECRETFS_CLI_NO_FAST_PATH: '1' })
-    t.same(slow, fast, args.join(' '))
+    // From the same store each time, so that what each path stored is compared too.
+    const run = async (env: NodeJS.ProcessEnv) => {
+      await api.core.write('secret/b', Buffer.from('before'))
+      const r = await cli(args, 'from stdin\n', env)
+      const stored = await api.core.read('secret/b').then(
+        (v) => Buffer.from(v.value).toString(),
+        (e: { kind: string }) => e.kind,
+      )
+      return { ...r, stored }
+    }
+    t.same(await run({ SECRETFS_CLI_NO_FAST_PATH: '1' }), await run({}), args.join(' '))
   }
 })
