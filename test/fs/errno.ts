@@ -2,49 +2,72 @@
 import t from 'tap'
 import os from 'node:os'
 import * as errors from '../../src/errors.js'
-import { badHandle, staleName, toErrno } from '../../src/fs/errno.js'
+import { badHandle, FsError, staleName, toErrno } from '../../src/fs/errno.js'
 import { captureLog } from '../helpers/capture-log.js'
 
 const E = os.constants.errno
 
-t.test('core error kinds map to the errno values tools expect', async (t) => {
+/**
+ * Every core error kind: its errno, and whether the operator is told (a failure of ours or of the
+ * disk) or not (the caller's own mistake, which the caller sees). A Record, so that a new kind
+ * cannot be added without deciding both here.
+ */
+const EXPECTED: Record<errors.ErrorKind, [errno: number, logged: boolean]> = {
+  invalid: [E.EINVAL, false],
+  'not-found': [E.ENOENT, false],
+  exists: [E.EEXIST, false],
+  reserved: [E.EPERM, false],
+  unsupported: [E.EPERM, false],
+  'read-only': [E.EACCES, false],
+  'not-dir': [E.ENOTDIR, false],
+  'is-dir': [E.EISDIR, false],
+  'not-empty': [E.ENOTEMPTY, false],
+  'too-large': [E.EFBIG, false],
+  'cross-mount': [E.EXDEV, false],
+  sealed: [E.EACCES, false],
+  integrity: [E.EIO, true],
+  'unseal-failed': [E.EACCES, false],
+  busy: [E.EBUSY, true],
+  'no-space': [E.ENOSPC, true],
+  internal: [E.EIO, true],
+}
+
+t.test(
+  "every core error kind maps to the errno tools expect, and is logged unless it is the caller's doing",
+  async (t) => {
+    for (const [kind, [errno, logged]] of Object.entries(EXPECTED) as [errors.ErrorKind, [number, boolean]][]) {
+      const log = captureLog()
+      t.equal(toErrno(new errors.SecretfsError(kind, `a ${kind} failure`), log), -errno, `${kind}: errno`)
+      t.same(
+        log.lines,
+        logged ? [`[error] a filesystem request failed: ${kind}: a ${kind} failure`] : [],
+        `${kind}: log`,
+      )
+    }
+  },
+)
+
+t.test('filesystem-only errors and foreign errors', async (t) => {
   const log = captureLog()
-  const cases: [errors.SecretfsError, number][] = [
-    [errors.notFound(), E.ENOENT],
-    [errors.exists(), E.EEXIST],
-    [errors.reserved(), E.EPERM],
-    [errors.unsupported(), E.EPERM],
-    [errors.readOnly(), E.EACCES],
-    [errors.notDir(), E.ENOTDIR],
-    [errors.isDir(), E.EISDIR],
-    [errors.notEmpty(), E.ENOTEMPTY],
-    [errors.tooLarge(), E.EFBIG],
-    [errors.crossMount(), E.EXDEV],
-    [errors.sealed(), E.EACCES],
-    [errors.integrity(), E.EIO],
-    [errors.busy(), E.EBUSY],
-    [errors.noSpace(), E.ENOSPC],
-    [errors.invalid(), E.EINVAL],
-    [errors.internal(), E.EIO],
-  ]
-  for (const [error, errno] of cases) t.equal(toErrno(error, log), -errno, error.kind)
   t.equal(toErrno(badHandle(), log), -E.EBADF)
   t.equal(toErrno(staleName(), log), -E.ESTALE)
+  t.same(log.lines, [], "the kernel's own conditions are not logged")
+  t.equal(toErrno(new FsError('ENFILE', 'too many open files'), log), -E.ENFILE)
+  t.equal(toErrno(new FsError('ENOMEM', 'too much decrypted'), log), -E.ENOMEM)
+  t.same(log.lines, [
+    '[warn] a filesystem request was refused: too many open files',
+    '[warn] a filesystem request was refused: too much decrypted',
+  ])
   t.equal(toErrno(new TypeError('x is not a function'), log), -E.EIO)
+  t.equal(log.lines.length, 3, 'an unexpected error is logged')
+  t.match(log.lines[2], /^\[error\] a filesystem request failed unexpectedly/)
 })
 
-t.test("failures the operator must see are logged; the caller's mistakes are not", async (t) => {
+t.test('a foreign error is logged without its message, which may quote a path', async (t) => {
   const log = captureLog()
-  toErrno(errors.notFound(), log)
-  toErrno(errors.exists(), log)
-  t.same(log.lines, [])
-  toErrno(errors.integrity(), log)
-  toErrno(errors.busy('revoking a lease of the mount failed'), log)
   const foreign = Object.assign(new Error('ENOSPC: no space left, write /secret/path'), { code: 'ENOSPC' })
-  toErrno(foreign, log)
-  t.equal(log.lines.length, 3)
-  t.match(log.lines[0], /integrity/)
-  t.match(log.lines[1], /busy: revoking a lease/)
-  t.match(log.lines[2], /Error ENOSPC/)
-  t.notMatch(log.lines[2], /secret\/path/, 'a foreign message, which may quote a path, is not logged')
+  t.equal(toErrno(foreign, log), -E.EIO)
+  t.equal(log.lines.length, 1)
+  t.match(log.lines[0], /Error ENOSPC/)
+  t.notMatch(log.lines[0], /secret\/path/)
 })
