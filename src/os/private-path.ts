@@ -77,7 +77,17 @@ export const insideHandle = (dir: FileHandle, name: string): string => `/proc/se
  */
 export async function ensurePrivateDir(dir: string): Promise<void> {
   const absolute = resolve(dir)
-  const first = await mkdir(absolute, { recursive: true, mode: 0o700 })
+  let first: string | undefined
+  try {
+    first = await mkdir(absolute, { recursive: true, mode: 0o700 })
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    // A file stands where the directory, or one above it, should be.
+    if (code === 'EEXIST') throw new NotPrivate(absolute, 'not-directory', 'is not a directory')
+    if (code === 'ENOTDIR')
+      throw new NotPrivate(absolute, 'not-directory', 'cannot be made: a path above it is not a directory')
+    throw e
+  }
   if (first !== undefined)
     for (let created = absolute; ; created = dirname(created)) {
       await syncDirectory(dirname(created))

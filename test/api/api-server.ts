@@ -47,7 +47,15 @@ t.test('the socket directory must be ours alone; a live socket is never taken ov
   })
   const notDir = path.join(dir, 'plain')
   await fs.writeFile(notDir, '')
-  await t.rejects(startApiServer(core, { socketPath: path.join(notDir, 's.sock'), log: silentLogger }))
+  await t.rejects(startApiServer(core, { socketPath: path.join(notDir, 's.sock'), log: silentLogger }), {
+    kind: 'invalid',
+    message: `the socket's directory ${notDir} is not a directory`,
+  })
+  await t.rejects(startApiServer(core, { socketPath: path.join(notDir, 'sub', 's.sock'), log: silentLogger }), {
+    kind: 'invalid',
+    message: `the socket's directory ${path.join(notDir, 'sub')} cannot be made: a path above it is not a directory`,
+  })
+  t.equal(await fs.readFile(notDir, 'utf8'), '', 'the file in the way is left alone')
 
   const own = path.join(dir, 'own')
   const first = await startApiServer(core, { socketPath: path.join(own, 's.sock'), log: silentLogger })
