@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian or Ubuntu machine: the system packages secretfs needs (libfuse2 for
-# fuse-native's addon, fuse for fusermount; vim and curl for the tests), then `npm ci`, which
-# also builds secretfs. Safe to run again.
+# fuse-native's addon, fuse for fusermount; vim, curl and rsync, which the tests drive, and strace,
+# with which they watch the store sync each write), then `npm ci`, which also builds secretfs.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in libfuse2 fuse vim curl; do
+for pkg in libfuse2 fuse vim curl rsync strace; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
