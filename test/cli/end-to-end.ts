@@ -75,7 +75,9 @@ t.test('seal and unseal; the same store restarted keeps everything', async (t) =
   t.equal((await cli(['mount', 'generic'])).code, 0)
 
   t.equal((await cli(['seal'])).code, 0)
-  t.not((await sh(`cat ${mnt}/secret/kept`)).code, 0, 'the mount refuses while sealed')
+  const refused = await sh(`cat ${mnt}/secret/kept`)
+  t.same([refused.code, refused.stdout], [1, ''], 'the mount refuses while sealed')
+  t.match(refused.stderr, /secret\/kept: Permission denied/)
   const sealed = await cli(['read', 'secret/kept'])
   t.equal(sealed.code, 1)
   t.match(sealed.stderr, /secretfs is sealed\.\nUnseal it with `secretfs unseal`/)

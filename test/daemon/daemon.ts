@@ -51,8 +51,8 @@ t.test('a passphrase file unseals; a wrong one is refused and nothing is mounted
   await fs.writeFile(path.join(dir, 'wrong'), 'battery staple\n', { mode: 0o600 })
   const mountpoint = path.join(dir, 'mnt')
   const ok = await startDaemon(t, { args: ['--data', data, '--passphrase-file', path.join(dir, 'pass')], mountpoint })
-  await sh('echo kept > secret/p', { cwd: mountpoint })
-  await ok.stop()
+  t.equal((await sh('echo kept > secret/p && cat secret/p', { cwd: mountpoint })).stdout, 'kept\n')
+  t.same(await ok.stop(), { code: 0, signal: null })
   const bad = await startDaemon(t, {
     args: ['--data', data, '--passphrase-file', path.join(dir, 'wrong')],
     mountpoint,
@@ -122,7 +122,9 @@ t.test('--sealed: a store made by init starts sealed; the mount and the API refu
   t.match(d.stdout(), /sealed: unseal it with `secretfs unseal`/)
   const env = { SECRETFS_ADDR: d.socketPath }
   t.match((await runCli(['read', 'secret/x'], { env })).stderr, /secretfs is sealed/)
-  t.not((await sh('ls secret', { cwd: d.mountpoint })).code, 0, 'the mount refuses while sealed')
+  const refused = await sh('ls secret', { cwd: d.mountpoint })
+  t.same([refused.code, refused.stdout], [2, ''], 'the mount refuses while sealed')
+  t.match(refused.stderr, /cannot access 'secret': Permission denied/)
   t.equal((await runCli(['unseal', '--key-file', key], { env })).code, 0)
   t.equal((await sh('echo v > secret/x && cat secret/x', { cwd: d.mountpoint })).stdout, 'v\n')
 })

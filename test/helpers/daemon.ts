@@ -166,33 +166,47 @@ export async function mountInProcess(
 }
 
 export interface Result {
+  /** The exit code; 124 (as timeout(1) says) when the command was killed for running too long. */
   code: number
   stdout: string
   stderr: string
+  /** The command hung past its time limit: never to be taken for a refusal. */
+  timedOut: boolean
 }
+
+/** What sh() answers for a command that succeeded and printed nothing (a setup step, say). */
+export const quiet: Result = { code: 0, stdout: '', stderr: '', timedOut: false }
 
 /**
  * Runs a shell command (asynchronously, never blocking this process). Never throws on failure.
  * The shell itself changes to `cwd`: a spawn's own chdir runs before this process gets control
- * back, so one into a mount served by this process would deadlock.
+ * back, so one into a mount served by this process would deadlock. A command that runs past
+ * `timeoutMs` is killed and answers code 124 with `timedOut` set and a line on stderr saying so.
  */
 export function sh(
   command: string,
   options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
 ): Promise<Result> {
   const script = options.cwd === undefined ? command : `cd -- "$SECRETFS_TEST_CWD" || exit 125\n${command}`
+  const timeoutMs = options.timeoutMs ?? 30_000
   return new Promise((resolve) => {
     const child = execFile(
       '/bin/sh',
       ['-c', script],
       {
         env: { ...process.env, ...options.env, ...(options.cwd !== undefined && { SECRETFS_TEST_CWD: options.cwd }) },
-        timeout: options.timeoutMs ?? 30_000,
+        timeout: timeoutMs,
         maxBuffer: 64 << 20,
       },
       (error, stdout, stderr) => {
+        // execFile kills the child for its timeout or for too much output; only the first is a hang.
+        if (error?.killed && error.code !== 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
+          const note = `sh(): killed after ${timeoutMs} ms: ${command}\n`
+          resolve({ code: 124, stdout, stderr: stderr + note, timedOut: true })
+          return
+        }
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-        resolve({ code, stdout, stderr })
+        resolve({ code, stdout, stderr, timedOut: false })
       },
     )
     if (options.input !== undefined) child.stdin!.end(options.input)
