@@ -47,11 +47,17 @@ t.test('one cat mints exactly once and returns the whole content', async (t) => 
 })
 
 t.test('rmdir of a mount whose leases cannot be revoked: EBUSY, mount and data stay, reason logged', async (t) => {
-  t.ok((await core.leases('counting/')).length > 0, 'cat left leases')
+  const leases = await core.leases('counting/')
+  t.ok(leases.length > 0, 'cat left leases')
   state.failRevoke = true
   const r = await root('rmdir counting')
+  t.same([r.code, r.stdout], [1, ''])
   t.match(r.stderr, /Device or resource busy/)
   t.match((await root('ls')).stdout, /^counting$/m)
+  t.match((await root('cat sys/mounts')).stdout, /^counting\/ +counting$/m, 'still in the mount table')
+  t.same(await core.leases('counting/'), leases, 'every lease is kept, to be revoked later')
+  const mints = state.mints
+  t.ok((await root('cat counting/creds')).stdout === minted(mints + 1), 'the mount still serves its content')
   t.ok(
     log.lines.some((l) => /busy: revoking a lease of the mount failed/.test(l)),
     'the reason is in the log',
