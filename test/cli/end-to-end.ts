@@ -96,3 +96,31 @@ t.test('seal and unseal; the same store restarted keeps everything', async (t) =
   t.match((await cli(['mounts'])).stdout, /^generic\/\s+generic$/m)
   t.equal((await sh(`cat ${second.mountpoint}/secret/kept`)).stdout, '{"value":"across restarts"}\n')
 })
+
+t.test('SECRETFS_DATA and SECRETFS_MOUNTPOINT alone: init, the server and the CLI agree on them', async (t) => {
+  const home = await tempDir(t, 'sfs-env-')
+  const data = path.join(home, 'data')
+  const mnt = path.join(home, 'mnt')
+  const key = path.join(home, 'key')
+  // No XDG_RUNTIME_DIR: the socket goes in the data directory, where the CLI then looks for it.
+  const env = {
+    HOME: home,
+    XDG_RUNTIME_DIR: '',
+    XDG_DATA_HOME: '',
+    SECRETFS_ADDR: '',
+    SECRETFS_DATA: data,
+    SECRETFS_MOUNTPOINT: mnt,
+  }
+  const init = await runCli(['init', '--key-file', key], { env })
+  t.same([init.code, init.stderr], [0, ''])
+  t.match(init.stdout, `Success! Created a store in ${data}.\n`)
+  t.ok((await fs.stat(path.join(data, 'secretfs.db'))).isFile(), 'the store is in $SECRETFS_DATA')
+
+  const d = await startDaemon(t, { args: ['--key-file', key], mountpoint: false, env })
+  t.match(d.stdout(), `mounted at ${mnt}\n`)
+  t.match(d.stdout(), `control API listening on ${path.join(data, 'secretfs.sock')}\n`)
+  const w = await runCli(['write', 'secret/e', 'value=found'], { env })
+  t.same([w.code, w.stdout, w.stderr], [0, 'Success! Data written to: secret/e\n', ''], 'the CLI finds the daemon')
+  t.equal((await sh(`cat ${mnt}/secret/e`)).stdout, '{"value":"found"}\n', 'mounted at $SECRETFS_MOUNTPOINT')
+  t.same(await d.stop(), { code: 0, signal: null })
+})
