@@ -32,9 +32,19 @@ t.test('status, seal, unseal, rotate', async (t) => {
     (await cli(['unseal', '--key-file', path.join(dir, 'key'), '--passphrase-file', path.join(dir, 'pass')])).code,
     2,
   )
-  const ok = await cli(['unseal', '--key-file', path.join(dir, 'key')])
-  t.equal(ok.code, 0)
-  t.match(ok.stdout, /^Sealed\s+false$/m)
+  const ok = await cli(['unseal', '--key-file', path.join(dir, 'key'), '--format', 'json'])
+  t.same([ok.code, ok.stderr], [0, ''])
+  t.same(JSON.parse(ok.stdout), { initialized: true, sealed: false, term: 1, address: api.socketPath })
+  t.equal(ok.stdout, `${JSON.stringify(JSON.parse(ok.stdout), null, 2)}\n`, 'indented JSON, one line break after')
+  const again = await cli(['unseal', '--format', 'json'])
+  t.same(
+    [again.code, JSON.parse(again.stdout), again.stderr],
+    [0, { initialized: true, sealed: false, term: 1, address: api.socketPath }, ''],
+    'already unsealed: the same answer, and nothing asked',
+  )
+  const table = await cli(['unseal'])
+  t.same([table.code, table.stderr], [0, 'secretfs is already unsealed.\n'])
+  t.match(table.stdout, /^Sealed\s+false$/m)
   t.equal((await cli(['rotate'])).stdout, 'Success! Rotated the encryption key; the key term is now 2.\n')
   t.same(JSON.parse((await cli(['rotate', '--format', 'json'])).stdout), { term: 3 })
 })
