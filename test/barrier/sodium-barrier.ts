@@ -1,9 +1,12 @@
 // The barrier over a real SQLite file: rotation, tampering, what the raw bytes reveal, unsealing.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
-import { Core } from '../../src/core/core.js'
+import sodium from 'sodium-native'
+import type { BackendFactory } from '../../src/backends/backend.js'
+import { GenericBackend } from '../../src/backends/generic-backend.js'
+import { Core, builtinBackends } from '../../src/core/core.js'
 import { SqliteStorage } from '../../src/storage/sqlite-storage.js'
 import type { Unlock } from '../../src/barrier/seal-config.js'
 import { kind } from '../helpers/error-match.js'
@@ -74,6 +77,17 @@ t.test('b: flipped bytes and swapped ciphertexts are integrity errors; the rest 
   t.equal(await text(again, 'secret/four'), 'value of four')
 })
 
+/** Fails `t` for each needle (as UTF-8, UTF-16 or base64) found in a file of `dir` (the store, its WAL). */
+function scanFiles(t: Pick<Test, 'equal'>, dir: string, needles: string[], when: string): void {
+  for (const f of fs.readdirSync(dir)) {
+    const bytes = fs.readFileSync(path.join(dir, f))
+    for (const c of needles) {
+      const forms = [Buffer.from(c), Buffer.from(c, 'utf16le'), Buffer.from(Buffer.from(c).toString('base64'))]
+      for (const n of forms) t.equal(bytes.indexOf(n), -1, `${when}: ${c} not in ${f}`)
+    }
+  }
+}
+
 t.test('c: the raw store reveals no mount path, name, value or configuration', async (t) => {
   const dir = t.testdir()
   const file = path.join(dir, 'store.db')
@@ -83,22 +97,65 @@ t.test('c: the raw store reveals no mount path, name, value or configuration', a
   await core.write('CANARYMOUNT/CANARYDIR/CANARYNAME', Buffer.from('CANARYVALUE'))
   await core.write('secret/CANARYNAME', Buffer.from(JSON.stringify({ CANARYFIELD: 'CANARYVALUE' })))
   await core.mkdir('secret/CANARYDIR')
-  const scan = (when: string) => {
-    for (const f of fs.readdirSync(dir)) {
-      const bytes = fs.readFileSync(path.join(dir, f))
-      for (const c of [...canaries, 'secret', 'generic', '31337']) {
-        const needles = [Buffer.from(c), Buffer.from(c, 'utf16le'), Buffer.from(Buffer.from(c).toString('base64'))]
-        for (const n of needles) t.equal(bytes.indexOf(n), -1, `${when}: ${c} not in ${f}`)
-      }
-    }
-  }
   t.ok(
     fs.readdirSync(dir).some((f) => f.endsWith('-wal')),
     'the WAL is there to scan',
   )
-  scan('open')
+  scanFiles(t, dir, [...canaries, 'secret', 'generic', '31337'], 'open')
   await core.close()
-  scan('closed')
+  scanFiles(t, dir, [...canaries, 'secret', 'generic', '31337'], 'closed')
+})
+
+t.test('c: leases are encrypted at rest: what revocation needs, their path and their id', async (t) => {
+  const dir = t.testdir()
+  const file = path.join(dir, 'store.db')
+  // A backend that hands out a lease with every read, as a cloud-credentials backend would.
+  const leasing: BackendFactory = (ctx) => {
+    const generic = new GenericBackend(ctx)
+    return {
+      stat: (p) => generic.stat(p),
+      list: (p) => generic.list(p),
+      write: (p, v) => generic.write(p, v),
+      read: async (p) => ({ ...(await generic.read(p)), lease: { ttl: 60, data: { user: 'CANARYLEASEUSER' } } }),
+      revoke: async () => {},
+    }
+  }
+  const core = new Core({ storage: new SqliteStorage(file), backends: { ...builtinBackends, leasing } })
+  await core.initialize(keyA)
+  await core.unseal(keyA)
+  await core.mount('CANARYLEASEMOUNT', 'leasing')
+  await core.write('CANARYLEASEMOUNT/CANARYLEASEPATH', Buffer.from('x'))
+  const before = rows(file)
+  const { lease } = await core.read('CANARYLEASEMOUNT/CANARYLEASEPATH')
+  t.equal([...rows(file).keys()].filter((k) => !before.has(k)).length, 1, 'the lease is one new entry in the store')
+  t.same(
+    (await core.leases('CANARYLEASEMOUNT')).map((l) => [l.id, l.data]),
+    [[lease!.id, { user: 'CANARYLEASEUSER' }]],
+    'and reads back',
+  )
+  const suffix = lease!.id.slice(lease!.id.lastIndexOf('/') + 1)
+  const needles = ['CANARYLEASEUSER', 'CANARYLEASEMOUNT', 'CANARYLEASEPATH', suffix]
+  scanFiles(t, dir, needles, 'open')
+  await core.close()
+  scanFiles(t, dir, needles, 'closed')
+})
+
+t.test("the store shows a name's length only in 16-byte blocks", async (t) => {
+  const file = path.join(t.testdir(), 'store.db')
+  const core = await openCore(file)
+  t.teardown(() => core.close())
+  const overhead =
+    sodium.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + sodium.crypto_aead_xchacha20poly1305_ietf_ABYTES
+  const blocks: Record<number, number> = {}
+  for (const length of [1, 15, 16, 17]) {
+    const before = rows(file)
+    await core.write(`secret/${'n'.repeat(length)}`, Buffer.from('v'))
+    const added = [...rows(file).keys()].filter((k) => !before.has(k))
+    t.equal(added.length, 1, `a name of ${length} bytes: one new entry`)
+    const encoded = added[0]!.slice(added[0]!.lastIndexOf('/') + 1)
+    blocks[length] = (Buffer.from(encoded, 'base64url').length - overhead) / 16
+  }
+  t.same(blocks, { 1: 1, 15: 1, 16: 2, 17: 2 }, 'names of 1 to 15 bytes take one block, of 16 and 17 two')
 })
 
 t.test('e: a wrong passphrase or key file unseals nothing and changes nothing', async (t) => {
