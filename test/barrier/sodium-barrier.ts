@@ -10,6 +10,7 @@ import { Core, builtinBackends } from '../../src/core/core.js'
 import { SqliteStorage } from '../../src/storage/sqlite-storage.js'
 import type { Unlock } from '../../src/barrier/seal-config.js'
 import { kind } from '../helpers/error-match.js'
+import { watchSecureMemory } from '../helpers/secure-memory.js'
 
 const keyA: Unlock = { kind: 'key-file', key: Buffer.alloc(32, 1) }
 const keyB: Unlock = { kind: 'key-file', key: Buffer.alloc(32, 2) }
@@ -211,6 +212,22 @@ t.test('sealing drops the keys: every request fails until unsealed again', async
   t.same(core.sealStatus(), { initialized: true, sealed: true })
   await core.unseal(keyA)
   t.equal(await text(core, 'secret/a'), 'a')
+})
+
+t.test('seal and close zero every key held in secure memory', async (t) => {
+  const memory = watchSecureMemory(t)
+  const core = await openCore(path.join(t.testdir(), 'store.db'))
+  await core.write('secret/a', Buffer.from('a'))
+  await core.rotate()
+  // The root key, the keyring's keys of both terms, the name key and the two keys derived from it.
+  t.ok(memory.notZeroed().length >= 6, `keys are held: ${memory.notZeroed().length} buffers`)
+  core.seal()
+  t.same(memory.notZeroed(), [], 'sealed: every buffer of secure memory is zeros')
+  await core.unseal(keyA)
+  t.equal(await text(core, 'secret/a'), 'a')
+  t.ok(memory.notZeroed().length >= 6, 'unsealed again: keys are held')
+  await core.close()
+  t.same(memory.notZeroed(), [], 'closed: every buffer of secure memory is zeros')
 })
 
 t.test('an existing store is never initialised again', async (t) => {

@@ -2,9 +2,13 @@
 import t from 'tap'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { Daemon } from '../../src/daemon/daemon.js'
 import { isMounted } from '../../src/daemon/mountpoint.js'
+import { coreWith } from '../helpers/api-fixture.js'
+import { captureLog } from '../helpers/capture-log.js'
 import { sh, startDaemon, tempDir } from '../helpers/daemon.js'
 import { fdDriver } from '../helpers/fd-driver.js'
+import { watchSecureMemory } from '../helpers/secure-memory.js'
 
 t.test('--dev: says where it mounted and how to stop; SIGTERM unmounts and exits 0', async (t) => {
   const d = await startDaemon(t)
@@ -147,4 +151,22 @@ t.test('without --mountpoint only the control API is served; --address gets the 
   const r = await runCli(['mounts'], { env: { SECRETFS_ADDR: sock } })
   t.match(r.stdout, /^Path +Type +Description\nsecret\/ +generic +generic secret storage\nsys\/ +system/)
   t.same(await d.stop(), { code: 0, signal: null })
+})
+
+t.test('stopping the daemon zeroes every key it held', async (t) => {
+  const memory = watchSecureMemory(t)
+  const core = await coreWith({ kind: 'key-file', key: Buffer.alloc(32, 6) })
+  t.teardown(() => core.close())
+  const log = captureLog()
+  const daemon = await Daemon.start({
+    core,
+    socketPath: path.join(await tempDir(t, 'sfs-zero-'), 'api.sock'),
+    log,
+    print: () => {},
+    mode: 'test',
+  })
+  t.ok(memory.notZeroed().length > 0, 'keys are held while it runs')
+  await daemon.stop()
+  t.same(memory.notZeroed(), [], 'every buffer of secure memory is zeros')
+  t.same(log.lines.slice(-1), ['[info] stopped; keys zeroed'])
 })
