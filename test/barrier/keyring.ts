@@ -22,7 +22,7 @@ t.test('rotation adds terms; serialise and parse keep every term', async (t) => 
   t.equal(again.key(4), undefined)
   ring.dispose()
   again.dispose()
-  t.throws(() => ring.pathKey.bytes, 'keys are unusable after dispose')
+  t.throws(() => ring.pathKey.bytes, { message: 'key used after dispose' }, 'keys are unusable after dispose')
 })
 
 t.test('undoRotate restores the previous term', async (t) => {

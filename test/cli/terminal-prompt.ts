@@ -33,7 +33,7 @@ t.test('init asks twice; different answers create nothing', async (t) => {
   )
   t.match(differ.output, /the two passphrases differ; nothing was created/)
   t.equal(differ.code, 1)
-  await t.rejects(fs.stat(path.join(dir, 'a', 'secretfs.db')), 'no store')
+  await t.rejects(fs.stat(path.join(dir, 'a', 'secretfs.db')), { code: 'ENOENT' }, 'no store')
   const same = await atTerminal(
     t,
     ['init', '--data', path.join(dir, 'b')],
@@ -67,7 +67,7 @@ t.test('Ctrl-C cancels, and nothing is created', async (t) => {
   const r = await atTerminal(t, ['init', '--data', data], [['New passphrase: ', 'half typed\x03']])
   t.equal(r.code, 2)
   t.match(r.output, /Error: cancelled/)
-  await t.rejects(fs.stat(path.join(data, 'secretfs.db')))
+  await t.rejects(fs.stat(path.join(data, 'secretfs.db')), { code: 'ENOENT' })
 })
 
 t.test('unseal asks for the passphrase', async (t) => {
@@ -98,7 +98,7 @@ t.test('a server creating a new store asks twice, as init does', async (t) => {
   )
   t.match(differ.output, /the two passphrases differ; nothing was created/)
   t.equal(differ.code, 1)
-  await t.rejects(fs.stat(path.join(data, 'secretfs.db')), 'no store')
+  await t.rejects(fs.stat(path.join(data, 'secretfs.db')), { code: 'ENOENT' }, 'no store')
 
   // Ctrl-C once it runs: the daemon stops as on SIGINT.
   const same = await atTerminal(

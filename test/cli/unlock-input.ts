@@ -57,7 +57,7 @@ t.test('init, unseal and server refuse a key or passphrase file others can read'
     t.equal(init.code, 1, `init ${flag} ${path.basename(f)}`)
     t.match(init.stderr, message)
     t.match(init.stderr, fix)
-    await t.rejects(fs.stat(data), 'init created nothing')
+    await t.rejects(fs.stat(data), { code: 'ENOENT' }, 'init created nothing')
 
     const unseal = await runCli(['unseal', flag, f], { env: { SECRETFS_ADDR: api.socketPath } })
     t.equal(unseal.code, 1, `unseal ${flag} ${path.basename(f)}`)

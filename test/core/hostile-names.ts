@@ -52,7 +52,7 @@ t.test('a backend that fails to build leaves the table as it was', async (t) => 
     throw new Error('cannot build')
   }
   const core = await openStore(file, { backends: { ...builtinBackends, broken } })
-  await t.rejects(core.mount('b', 'broken'))
+  await t.rejects(core.mount('b', 'broken'), { message: 'cannot build' })
   t.notOk(
     core.mounts().some((m) => m.path === 'b/'),
     'not mounted',
