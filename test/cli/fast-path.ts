@@ -1,4 +1,5 @@
 // The real CLI against a control API served in this process: fast path.
+import path from 'node:path'
 import t from 'tap'
 import { withApi } from '../helpers/cli-run.js'
 
@@ -29,4 +30,29 @@ t.test('the fast path and yargs agree', async (t) => {
     }
     t.same(await run({ SECRETFS_CLI_NO_FAST_PATH: '1' }), await run({}), args.join(' '))
   }
+})
+
+t.test('read, list, write and delete on a plain command line never load yargs', async (t) => {
+  const { api, cli } = await withApi(t)
+  await api.core.write('secret/a', Buffer.from('{"k":"v"}'))
+  // A module hook in the CLI's process that refuses to load yargs.
+  const dir = t.testdir({
+    'register.mjs': "import { register } from 'node:module'\nregister('./refuse-yargs.mjs', import.meta.url)\n",
+    'refuse-yargs.mjs':
+      'export async function resolve(specifier, context, next) {\n' +
+      "  if (specifier === 'yargs' || specifier.startsWith('yargs/')) throw new Error('yargs was loaded')\n" +
+      '  return next(specifier, context)\n}\n',
+  })
+  const env = { NODE_OPTIONS: `--import=${path.join(dir, 'register.mjs')}` }
+  for (const [args, stdout] of [
+    [['read', 'secret/a', '--field', 'k'], 'v'],
+    [['list', 'secret/', '--format', 'json'], '[\n  "a"\n]\n'],
+    [['write', 'secret/b', 'x=1'], 'Success! Data written to: secret/b\n'],
+    [['delete', 'secret/b'], 'Success! Data deleted at: secret/b\n'],
+  ] as const) {
+    const r = await cli([...args], undefined, env)
+    t.same([r.code, r.stdout, r.stderr], [0, stdout, ''], args.join(' '))
+  }
+  const help = await cli(['read', '--help'], undefined, env)
+  t.match(help.stderr, /yargs was loaded/, 'the hook does refuse yargs, which --help needs')
 })
