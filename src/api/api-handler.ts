@@ -162,17 +162,23 @@ export class ApiHandler {
         if (format !== null && format !== 'raw' && format !== 'json')
           throw invalid('the query parameter format must be raw or json')
         const result = await this.#core.read(path)
-        if (format === 'raw') {
-          const headers: Record<string, string> = {}
-          if (result.lease) {
-            const e = envelope(null, result.lease)
-            headers['X-Secretfs-Lease-Id'] = String(e.lease_id)
-            headers['X-Secretfs-Lease-Duration'] = String(e.lease_duration)
+        // The decrypted value is ours to zero once the response is made (the server zeroes the
+        // response's bytes once they are sent).
+        try {
+          if (format === 'raw') {
+            const headers: Record<string, string> = {}
+            if (result.lease) {
+              const e = envelope(null, result.lease)
+              headers['X-Secretfs-Lease-Id'] = String(e.lease_id)
+              headers['X-Secretfs-Lease-Duration'] = String(e.lease_duration)
+            }
+            return { status: 200, headers, body: Buffer.from(result.value) }
           }
-          return { status: 200, headers, body: Buffer.from(result.value) }
+          const { data, encoding } = presentValue(result.value)
+          return json({ ...envelope(data, result.lease), ...(encoding && { encoding }) })
+        } finally {
+          result.value.fill(0)
         }
-        const { data, encoding } = presentValue(result.value)
-        return json({ ...envelope(data, result.lease), ...(encoding && { encoding }) })
       }
       case 'PUT':
       case 'POST': {
@@ -181,7 +187,12 @@ export class ApiHandler {
           throw invalid(
             'the request body is empty: send a JSON object of fields, or raw bytes as application/octet-stream',
           )
-        await this.#core.write(path, raw ? req.body : encodeFields(jsonObject(req)))
+        const value = raw ? req.body : encodeFields(jsonObject(req))
+        try {
+          await this.#core.write(path, value)
+        } finally {
+          value.fill(0)
+        }
         await this.#kernelCache?.lapsedFor(target.segments.join('/'))
         return noContent()
       }

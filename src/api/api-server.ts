@@ -138,7 +138,8 @@ function send(res: http.ServerResponse, response: ApiResponse, close = false): v
   headers['Content-Length'] = bytes?.length ?? 0
   if (close) headers.Connection = 'close'
   res.writeHead(response.status, headers)
-  res.end(bytes)
+  // Once sent, a response's bytes (a secret, perhaps) are zeroed rather than left to the collector.
+  res.end(bytes, () => bytes?.fill(0))
 }
 
 /**

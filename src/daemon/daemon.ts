@@ -6,6 +6,7 @@ import type { Fuse } from '../fs/fuse-mount.js'
 import { KernelCache } from '../fs/kernel-cache.js'
 import { describe, type Logger } from '../log.js'
 import { loadFuse } from './fuse-library.js'
+import { collectGarbage, enableMemoryHygiene } from './memory-hygiene.js'
 import { serveControlApi } from './api-service.js'
 import { serveFilesystem, type Service } from './filesystem-service.js'
 
@@ -91,6 +92,9 @@ export class Daemon {
 export async function runDaemon(options: DaemonOptions): Promise<number> {
   const { log, print } = options
   process.umask(0o077)
+  enableMemoryHygiene()
+  // At once, so that the seal is answered only after: what requests held is dead by then.
+  options.core.onChange((c) => c.kind === 'sealed' && collectGarbage())
   let stopRequested!: () => void
   const signalled = new Promise<void>((resolve) => (stopRequested = resolve))
   const onSignal = (signal: NodeJS.Signals) => {
