@@ -79,8 +79,9 @@ async function serve(
   maxBody: number,
   log: Logger,
 ): Promise<void> {
+  let body: Buffer | undefined
   try {
-    const body = await readBody(req, maxBody)
+    body = await readBody(req, maxBody)
     if (body === undefined) {
       send(res, tooLarge(maxBody), true)
       return
@@ -92,30 +93,45 @@ async function serve(
     log.error('api: failed to answer a request', e)
     if (!res.headersSent) send(res, { status: 500, body: { errors: ['internal error'] } }, true)
     else res.destroy()
+  } finally {
+    // Any body may hold a secret (a value, a passphrase); what is stored was copied from it.
+    body?.fill(0)
   }
 }
 
-/** The body, or undefined once it exceeds `max` (the rest is not read; the connection closes). */
+/**
+ * The body, or undefined once it exceeds `max` (the rest is not read; the connection closes). The
+ * chunks it came in are zeroed as soon as they are copied into it, or given up.
+ */
 function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > max) return Promise.resolve(undefined)
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
+    const wipe = () => {
+      for (const c of chunks) c.fill(0)
+    }
     const onData = (chunk: Buffer): void => {
+      chunks.push(chunk)
       size += chunk.length
       if (size > max) {
         req.off('data', onData)
         req.pause()
-        for (const c of chunks) c.fill(0)
+        wipe()
         resolve(undefined)
-        return
       }
-      chunks.push(chunk)
     }
     req.on('data', onData)
-    req.on('end', () => resolve(Buffer.concat(chunks)))
-    req.on('error', reject)
+    req.on('end', () => {
+      const body = Buffer.concat(chunks, size)
+      wipe()
+      resolve(body)
+    })
+    req.on('error', (e) => {
+      wipe()
+      reject(e)
+    })
   })
 }
 

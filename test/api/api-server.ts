@@ -1,11 +1,15 @@
 import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
 import path from 'node:path'
+import net from 'node:net'
 import t from 'tap'
 import { startApiServer } from '../../src/api/api-server.js'
 import { Core } from '../../src/core/core.js'
 import { silentLogger } from '../../src/log.js'
-import { coreWith, parseRaw, socketDir, startTestApi } from '../helpers/api-fixture.js'
+import { coreWith, parseRaw, request, socketDir, startTestApi } from '../helpers/api-fixture.js'
+import { runCli } from '../helpers/cli-run.js'
+import { startDaemon, tempDir } from '../helpers/daemon.js'
 
 const curl = (...args: string[]): Promise<{ code: number; stdout: string }> =>
   new Promise((resolve) =>
@@ -218,6 +222,25 @@ t.test('malformed requests get a clear 4xx and change nothing', async (t) => {
   await unchanged()
 })
 
+t.test('a request body is zeroed once answered, and what it wrote is intact', async (t) => {
+  const api = await startTestApi(t)
+  const bodies: Uint8Array[] = []
+  const write = api.core.write.bind(api.core)
+  api.core.write = (path, value) => {
+    bodies.push(value)
+    return write(path, value)
+  }
+  const value = Buffer.from('a value that must not linger in memory')
+  const r = await api.request('PUT', '/v1/secret/raw', value, { 'Content-Type': 'application/octet-stream' })
+  t.equal(r.status, 204)
+  t.equal(bodies.length, 1)
+  t.ok(
+    bodies[0]!.every((b) => b === 0),
+    'the body the server read is all zeros',
+  )
+  t.same(Buffer.from((await api.core.read('secret/raw')).value), value, 'the stored value is whole')
+})
+
 t.test('a value over the store limit is refused with 413', async (t) => {
   const api = await startTestApi(t)
   const value = Buffer.alloc((1 << 20) + 1, 0x61)
@@ -292,3 +315,56 @@ t.test('unseal with a passphrase', async (t) => {
   t.equal(ok.status, 200)
   t.equal(ok.json.sealed, false)
 })
+
+t.test('an unseal passphrase never becomes a JS string in the daemon', async (t) => {
+  // Random letters made as bytes: no string of them exists in any process but the daemon's own.
+  const letters = () => randomBytes(48).map((b) => 0x61 + (b % 26))
+  const secret = letters()
+  const dir = await tempDir(t)
+  await fs.writeFile(path.join(dir, 'pass'), secret)
+  const data = path.join(dir, 'data')
+  t.equal((await runCli(['init', '--data', data, '--passphrase-file', path.join(dir, 'pass')])).code, 0)
+  // The build: a heap snapshot of a process that runs the TypeScript loader takes minutes.
+  const d = await startDaemon(t, {
+    args: ['--data', data, '--sealed'],
+    mountpoint: false,
+    built: true,
+    env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}` },
+  })
+  const unseal = (passphrase: Uint8Array) =>
+    Buffer.concat([
+      Buffer.from('POST /v1/sys/unseal HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: '),
+      Buffer.from(`${passphrase.length + 17}\r\n\r\n{"passphrase":"`),
+      passphrase,
+      Buffer.from('"}'),
+    ])
+  // A wrong passphrase first, so that the right one waits its turn in the daemon, read and held.
+  const wrong = rawRequest(d.socketPath, unseal(letters()))
+  const right = rawRequest(d.socketPath, unseal(secret))
+  await wrong.sent
+  await right.sent
+  // Sent after both, so answered once the daemon has read both, while the first Argon2id still runs.
+  t.equal((await request(d.socketPath, 'GET', '/v1/sys/seal-status')).json.sealed, true)
+  d.child.kill('SIGUSR2')
+  // The snapshot is written on the daemon's main thread: once this is answered, the file is whole.
+  t.equal((await request(d.socketPath, 'GET', '/v1/sys/seal-status')).status, 200)
+  const [file] = (await fs.readdir(dir)).filter((f) => f.endsWith('.heapsnapshot'))
+  const heap = await fs.readFile(path.join(dir, file!))
+  t.not(heap.indexOf(d.socketPath), -1, "the snapshot holds the daemon's strings")
+  t.equal(heap.indexOf(secret), -1, 'none of them holds the passphrase')
+  t.match(await wrong.reply, /^HTTP\/1\.1 400 /)
+  t.match(await right.reply, /^HTTP\/1\.1 200 /)
+})
+
+/** Sends `bytes` on a new connection: `sent` once the kernel has them, `reply` once it closes. */
+function rawRequest(socketPath: string, bytes: Buffer): { sent: Promise<void>; reply: Promise<string> } {
+  const socket = net.connect(socketPath)
+  let out = ''
+  socket.on('data', (d: Buffer) => (out += d.toString('latin1')))
+  const reply = new Promise<string>((resolve, reject) => {
+    socket.on('end', () => resolve(out))
+    socket.on('error', reject)
+  })
+  const sent = new Promise<void>((resolve, reject) => socket.write(bytes, (e) => (e ? reject(e) : resolve())))
+  return { sent, reply }
+}
