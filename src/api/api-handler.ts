@@ -1,5 +1,5 @@
 // The control API's routes, shaped like Vault's: each request (method, target, body) becomes one
-// core call and a JSON response. Transport-free, so the server and its LIST fallback share it.
+// core call and a JSON response. Transport-free: the server hands it requests already read.
 
 import type { Core } from '../core/core.js'
 import type { Lease } from '../backends/backend.js'

@@ -184,7 +184,7 @@ t.test('a process of the same user cannot read the daemon memory or environment;
 
   const d = await startDaemon(t, {
     mountpoint: false,
-    uid: OTHER_UID,
+    runThrough: ['setpriv', ...asUser(OTHER_UID)],
     env: { SECRETFS_ADDR: path.join(dir, 'api', 'secretfs.sock') },
   })
   const pid = d.child.pid!
