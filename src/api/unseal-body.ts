@@ -58,45 +58,31 @@ class JsonReader {
     this.#b = bytes
   }
 
-  /** The whole body: one value and nothing after it. Its members, if it is an object. */
+  /**
+   * The whole body: one value and nothing after it, which must be an object. Its members, by name;
+   * a name given twice is refused, once the body is known to be JSON at all.
+   */
   document(): Map<string, Member> {
     this.#space()
-    const members = this.#b[this.#pos] === 0x7b ? this.#object() : undefined
-    if (!members) this.#value(0)
+    let members: Map<string, Member> | undefined
+    let twice: string | undefined
+    if (this.#b[this.#pos] === 0x7b) {
+      members = new Map()
+      this.#container(true, 0, (name, at) => {
+        if (members!.has(name)) twice ??= name
+        members!.set(name, { at, string: this.#b[at] === 0x22 })
+      })
+    } else {
+      this.#value(0)
+    }
     this.#space()
     if (this.#pos !== this.#b.length) throw notJson()
     if (!members) throw invalid('the request body must be a JSON object')
+    if (twice !== undefined) {
+      const named = twice === 'key' || twice === 'passphrase' ? twice : 'a field'
+      throw invalid(`the request body gives ${named} more than once; give it once`)
+    }
     return members
-  }
-
-  #object(): Map<string, Member> {
-    const members = new Map<string, Member>()
-    this.#pos++
-    this.#space()
-    if (this.#b[this.#pos] === 0x7d) {
-      this.#pos++
-      return members
-    }
-    for (;;) {
-      this.#space()
-      if (this.#b[this.#pos] !== 0x22) throw notJson()
-      let name = ''
-      this.#string((c) => (name += String.fromCodePoint(c)))
-      this.#space()
-      if (this.#b[this.#pos++] !== 0x3a) throw notJson()
-      this.#space()
-      const member = { at: this.#pos, string: this.#b[this.#pos] === 0x22 }
-      this.#value(1)
-      if (members.has(name)) {
-        const named = name === 'key' || name === 'passphrase' ? name : 'a field'
-        throw invalid(`the request body gives ${named} more than once; give it once`)
-      }
-      members.set(name, member)
-      this.#space()
-      const next = this.#b[this.#pos++]
-      if (next === 0x7d) return members
-      if (next !== 0x2c) throw notJson()
-    }
   }
 
   /** Skips one value, checking it. */
@@ -115,7 +101,8 @@ class JsonReader {
     throw notJson()
   }
 
-  #container(object: boolean, depth: number): void {
+  /** Skips an object or array, checking it; gives `member` each of an object's names and where its value starts. */
+  #container(object: boolean, depth: number, member?: (name: string, at: number) => void): void {
     const close = object ? 0x7d : 0x5d
     this.#pos++
     this.#space()
@@ -127,10 +114,12 @@ class JsonReader {
       this.#space()
       if (object) {
         if (this.#b[this.#pos] !== 0x22) throw notJson()
-        this.#string(() => {})
+        let name = ''
+        this.#string(member ? (c) => (name += String.fromCodePoint(c)) : () => {})
         this.#space()
         if (this.#b[this.#pos++] !== 0x3a) throw notJson()
         this.#space()
+        member?.(name, this.#pos)
       }
       this.#value(depth + 1)
       this.#space()

@@ -153,6 +153,7 @@ t.test('duplicate fields are refused, other fields are checked and ignored', asy
     'the same name, escaped',
   )
   t.throws(() => read('{"reset":false,"reset":true,"passphrase":"p"}'), kind('invalid', /gives a field more than once/))
+  t.throws(() => read('{"passphrase":"a","passphrase":"b",}'), NOT_JSON, 'invalid JSON is said first')
   t.equal(
     passphrase('{"reset":false,"migrate":false,"n":-1.5e+3,"o":{"a":[1,{"b":null}],"c":"\\u0000"},"passphrase":"p"}'),
     'p',
