@@ -1,16 +1,18 @@
 // The control API's routes, shaped like Vault's: each request (method, target, body) becomes one
-// core call and a JSON response. Transport-free, so the server and its LIST fallback share it.
+// core call and a JSON response. Transport-free: the server hands it requests already read.
 
 import type { Core } from '../core/core.js'
 import type { Lease } from '../backends/backend.js'
 import { mountsJson } from '../backends/system-backend.js'
 import { normalizeMountPath } from '../core/paths.js'
 import { encodeFields, isFields, presentValue } from '../core/secret-data.js'
+import { wipe } from '../crypto/secure-key.js'
 import { invalid } from '../errors.js'
 import type { KernelCache } from '../fs/kernel-cache.js'
 import type { Logger } from '../log.js'
 import { parseDuration } from './duration.js'
 import { errorResponse } from './http-status.js'
+import { readUnsealBody } from './unseal-body.js'
 import { parseTarget, queryFlag, type RequestTarget } from './request-target.js'
 
 export interface ApiRequest {
@@ -27,8 +29,6 @@ export interface ApiResponse {
   /** A JSON value, or raw bytes (sent as application/octet-stream). */
   body?: unknown
 }
-
-const KEY_BYTES = 32
 
 /** A request for a method the path does not take. */
 class MethodNotAllowed extends Error {
@@ -224,34 +224,18 @@ export class ApiHandler {
   }
 
   async #unseal(req: ApiRequest): Promise<ApiResponse> {
-    let secret: Buffer | undefined
-    try {
-      const body = jsonObject(req)
-      const { key, passphrase } = body
-      if ((key === undefined) === (passphrase === undefined))
-        throw invalid('give either key (the 32-byte key, base64-encoded) or passphrase')
-      if (key !== undefined) {
-        if (typeof key !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(key))
-          throw invalid('key must be the 32-byte key, base64-encoded')
-        secret = Buffer.from(key, 'base64')
-        if (secret.length !== KEY_BYTES) throw invalid('key must be the 32-byte key, base64-encoded')
-      } else {
-        if (typeof passphrase !== 'string' || passphrase === '') throw invalid('passphrase must be a non-empty string')
-        secret = Buffer.from(passphrase, 'utf8')
+    // Read in its turn, so that however many unseals wait, one secret at a time is in secure memory.
+    const run = this.#unsealing.then(async () => {
+      const unlock = readUnsealBody(req.body)
+      try {
+        await this.#core.unseal(unlock)
+      } finally {
+        wipe(unlock.kind === 'key-file' ? unlock.key : unlock.passphrase)
       }
-      const unlock =
-        key !== undefined
-          ? ({ kind: 'key-file', key: secret } as const)
-          : ({ kind: 'passphrase', passphrase: secret } as const)
-      const run = this.#unsealing.then(() => this.#core.unseal(unlock))
-      this.#unsealing = run.catch(() => {})
-      await run
-      return json(await this.#sealStatus())
-    } finally {
-      secret?.fill(0)
-      // The body held the key or passphrase; JS strings made from it cannot be wiped, the buffer can.
-      req.body.fill(0)
-    }
+    })
+    this.#unsealing = run.catch(() => {})
+    await run
+    return json(await this.#sealStatus())
   }
 
   async #sealStatus(): Promise<{ initialized: boolean; sealed: boolean; term?: number }> {
