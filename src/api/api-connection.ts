@@ -36,6 +36,11 @@ export class ApiConnection extends Duplex {
   readonly #requests = new Map<http.IncomingMessage, http.ServerResponse>()
   /** Bytes read but not framed yet: the client is ahead of the answers. */
   #held: Buffer | undefined
+  /**
+   * Bytes handed to the parser, zeroed once it has read them all: they are views of the socket's
+   * reads, which would otherwise go back to the allocator with a request's secret in them.
+   */
+  readonly #handedOn: Buffer[] = []
   #parserFull = false
   #turns = Promise.resolve()
   #clientEnded = false
@@ -84,6 +89,7 @@ export class ApiConnection extends Duplex {
     // Node emits errors of an answer whose connection is gone; that connection's own close says it.
     res.on('error', () => {})
     res.on('close', () => {
+      this.#zeroConsumed()
       this.#requests.delete(req)
       this.#owed?.delete(req)
       this.#arm()
@@ -170,7 +176,9 @@ export class ApiConnection extends Duplex {
             progressed = true
           },
           data: (bytes) => {
+            this.#handedOn.push(bytes)
             if (!this.push(bytes)) this.#parserFull = true
+            this.#zeroConsumed()
           },
           end: () => {
             progressed = true
@@ -188,6 +196,12 @@ export class ApiConnection extends Duplex {
     }
     this.#flow()
     this.#endIfDone()
+  }
+
+  /** Zeroes what was handed to the parser once it has read everything (nothing is buffered here). */
+  #zeroConsumed(): void {
+    if (this.readableLength > 0) return
+    for (const bytes of this.#handedOn.splice(0)) bytes.fill(0)
   }
 
   /** Reads from the socket only while the parser takes more and few requests wait for answers. */
@@ -242,6 +256,8 @@ export class ApiConnection extends Duplex {
 
   override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
     clearTimeout(this.#timer)
+    for (const bytes of this.#handedOn.splice(0)) bytes.fill(0)
+    this.#held?.fill(0)
     if (!this.#detached) this.#socket.destroy()
     done(error)
   }

@@ -113,6 +113,8 @@ export function hardenProcess(): void {
     throw new DaemonError(`cannot keep other processes out of the daemon's memory: ${(e as Error).message}`)
   }
   if (native.dumpable()) throw new DaemonError('the daemon is still dumpable after PR_SET_DUMPABLE 0; not starting')
+  // Memory that held a secret and was freed unzeroed (libfuse's read buffers, Node's socket reads).
+  native.zeroFreedMemory()
 }
 
 /** Runs the daemon in the foreground until a signal stops it; resolves to the exit code. */

@@ -3,6 +3,7 @@
 #include "process-hardening.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -34,4 +35,13 @@ napi_value secretfs_dumpable(napi_env env, napi_callback_info info) {
   napi_value result;
   if (napi_get_boolean(env, state != 0, &result) != napi_ok) return NULL;
   return result;
+}
+
+/* zeroFreedMemory(): glibc fills each freed heap chunk with zeros from now on (M_PERTURB, whose low
+ * byte is the fill: 0x100 fills with 0). Buffers that held a secret and were freed without being
+ * zeroed, by libfuse or by Node's stream code, then keep nothing. New chunks are filled with 0xff. */
+napi_value secretfs_zero_freed_memory(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (mallopt(M_PERTURB, 0x100) != 1) return throw_errno(env, "mallopt(M_PERTURB)", EINVAL);
+  return NULL;
 }

@@ -6,5 +6,6 @@
 
 napi_value secretfs_make_non_dumpable(napi_env env, napi_callback_info info);
 napi_value secretfs_dumpable(napi_env env, napi_callback_info info);
+napi_value secretfs_zero_freed_memory(napi_env env, napi_callback_info info);
 
 #endif

@@ -14,6 +14,8 @@ export interface SecretfsNative {
   makeNonDumpable(): void
   /** Whether this process can still be dumped, or traced by its own user (PR_GET_DUMPABLE). */
   dumpable(): boolean
+  /** glibc zeroes every heap chunk freed from now on (mallopt M_PERTURB). */
+  zeroFreedMemory(): void
 }
 
 export const ADDON_PATH = path.join('build', 'Release', 'secretfs_native.node')

@@ -354,7 +354,11 @@ t.test(
   'a flood of idle and slow connections does not lock out seal-status and seal',
   { skip: floodSkip },
   async (t) => {
-    const d = await startDaemon(t, { mountpoint: false, runThrough: ['prlimit', '--nofile=1024:1024'] })
+    // A real store: a dev server refuses to seal.
+    const dir = await tempDir(t)
+    await fs.writeFile(path.join(dir, 'key'), randomBytes(32), { mode: 0o600 })
+    const args = ['--data', path.join(dir, 'data'), '--key-file', path.join(dir, 'key')]
+    const d = await startDaemon(t, { args, mountpoint: false, runThrough: ['prlimit', '--nofile=1024:1024'] })
     const flood: net.Socket[] = []
     t.teardown(() => flood.forEach((s) => s.destroy()))
     let closed = 0
@@ -488,9 +492,10 @@ t.test('an unseal passphrase never becomes a JS string in the daemon', async (t)
   const letters = () => randomBytes(48).map((b) => 0x61 + (b % 26))
   const secret = letters()
   const dir = await tempDir(t)
-  await fs.writeFile(path.join(dir, 'pass'), secret)
+  await fs.writeFile(path.join(dir, 'pass'), secret, { mode: 0o600 })
   const data = path.join(dir, 'data')
-  t.equal((await runCli(['init', '--data', data, '--passphrase-file', path.join(dir, 'pass')])).code, 0)
+  const init = await runCli(['init', '--data', data, '--passphrase-file', path.join(dir, 'pass')])
+  t.equal(init.code, 0, init.stderr)
   // The build: a heap snapshot of a process that runs the TypeScript loader takes minutes.
   const d = await startDaemon(t, {
     args: ['--data', data, '--sealed'],

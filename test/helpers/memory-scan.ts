@@ -31,7 +31,10 @@ export async function countInMemory(pid: number, needles: Buffer[], where?: stri
           for (let k = hay.indexOf(needle); k >= 0; k = hay.indexOf(needle, k + 1))
             if (k + needle.length > carry.length) {
               counts[i]!++
-              where?.push(`needle ${i} at +${(at + k - carry.length - start).toString(16)} in ${line}`)
+              const context = hay.subarray(Math.max(0, k - 160), k + needle.length + 40).toString('latin1')
+              where?.push(
+                `needle ${i} at +${(at + k - carry.length - start).toString(16)} in ${line}: ${JSON.stringify(context)}`,
+              )
             }
         })
         carry = hay.subarray(Math.max(0, hay.length - longest + 1))
