@@ -1,16 +1,18 @@
 // The control API's routes, shaped like Vault's: each request (method, target, body) becomes one
-// core call and a JSON response. Transport-free, so the server and its LIST fallback share it.
+// core call and a JSON response. Transport-free: the server hands it requests already read.
 
 import type { Core } from '../core/core.js'
 import type { Lease } from '../backends/backend.js'
 import { mountsJson } from '../backends/system-backend.js'
 import { normalizeMountPath } from '../core/paths.js'
 import { encodeFields, isFields, presentValue } from '../core/secret-data.js'
+import { wipe } from '../crypto/secure-key.js'
 import { invalid } from '../errors.js'
 import type { KernelCache } from '../fs/kernel-cache.js'
 import type { Logger } from '../log.js'
 import { parseDuration } from './duration.js'
 import { errorResponse } from './http-status.js'
+import { readUnsealBody } from './unseal-body.js'
 import { parseTarget, queryFlag, type RequestTarget } from './request-target.js'
 
 export interface ApiRequest {
@@ -27,8 +29,6 @@ export interface ApiResponse {
   /** A JSON value, or raw bytes (sent as application/octet-stream). */
   body?: unknown
 }
-
-const KEY_BYTES = 32
 
 /** A request for a method the path does not take. */
 class MethodNotAllowed extends Error {
@@ -162,17 +162,23 @@ export class ApiHandler {
         if (format !== null && format !== 'raw' && format !== 'json')
           throw invalid('the query parameter format must be raw or json')
         const result = await this.#core.read(path)
-        if (format === 'raw') {
-          const headers: Record<string, string> = {}
-          if (result.lease) {
-            const e = envelope(null, result.lease)
-            headers['X-Secretfs-Lease-Id'] = String(e.lease_id)
-            headers['X-Secretfs-Lease-Duration'] = String(e.lease_duration)
+        // The decrypted value is ours to zero once the response is made (the server zeroes the
+        // response's bytes once they are sent).
+        try {
+          if (format === 'raw') {
+            const headers: Record<string, string> = {}
+            if (result.lease) {
+              const e = envelope(null, result.lease)
+              headers['X-Secretfs-Lease-Id'] = String(e.lease_id)
+              headers['X-Secretfs-Lease-Duration'] = String(e.lease_duration)
+            }
+            return { status: 200, headers, body: Buffer.from(result.value) }
           }
-          return { status: 200, headers, body: Buffer.from(result.value) }
+          const { data, encoding } = presentValue(result.value)
+          return json({ ...envelope(data, result.lease), ...(encoding && { encoding }) })
+        } finally {
+          result.value.fill(0)
         }
-        const { data, encoding } = presentValue(result.value)
-        return json({ ...envelope(data, result.lease), ...(encoding && { encoding }) })
       }
       case 'PUT':
       case 'POST': {
@@ -181,7 +187,12 @@ export class ApiHandler {
           throw invalid(
             'the request body is empty: send a JSON object of fields, or raw bytes as application/octet-stream',
           )
-        await this.#core.write(path, raw ? req.body : encodeFields(jsonObject(req)))
+        const value = raw ? req.body : encodeFields(jsonObject(req))
+        try {
+          await this.#core.write(path, value)
+        } finally {
+          value.fill(0)
+        }
         await this.#kernelCache?.lapsedFor(target.segments.join('/'))
         return noContent()
       }
@@ -213,34 +224,18 @@ export class ApiHandler {
   }
 
   async #unseal(req: ApiRequest): Promise<ApiResponse> {
-    let secret: Buffer | undefined
-    try {
-      const body = jsonObject(req)
-      const { key, passphrase } = body
-      if ((key === undefined) === (passphrase === undefined))
-        throw invalid('give either key (the 32-byte key, base64-encoded) or passphrase')
-      if (key !== undefined) {
-        if (typeof key !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(key))
-          throw invalid('key must be the 32-byte key, base64-encoded')
-        secret = Buffer.from(key, 'base64')
-        if (secret.length !== KEY_BYTES) throw invalid('key must be the 32-byte key, base64-encoded')
-      } else {
-        if (typeof passphrase !== 'string' || passphrase === '') throw invalid('passphrase must be a non-empty string')
-        secret = Buffer.from(passphrase, 'utf8')
+    // Read in its turn, so that however many unseals wait, one secret at a time is in secure memory.
+    const run = this.#unsealing.then(async () => {
+      const unlock = readUnsealBody(req.body)
+      try {
+        await this.#core.unseal(unlock)
+      } finally {
+        wipe(unlock.kind === 'key-file' ? unlock.key : unlock.passphrase)
       }
-      const unlock =
-        key !== undefined
-          ? ({ kind: 'key-file', key: secret } as const)
-          : ({ kind: 'passphrase', passphrase: secret } as const)
-      const run = this.#unsealing.then(() => this.#core.unseal(unlock))
-      this.#unsealing = run.catch(() => {})
-      await run
-      return json(await this.#sealStatus())
-    } finally {
-      secret?.fill(0)
-      // The body held the key or passphrase; JS strings made from it cannot be wiped, the buffer can.
-      req.body.fill(0)
-    }
+    })
+    this.#unsealing = run.catch(() => {})
+    await run
+    return json(await this.#sealStatus())
   }
 
   async #sealStatus(): Promise<{ initialized: boolean; sealed: boolean; term?: number }> {

@@ -1,18 +1,19 @@
 // The control API's HTTP server on a Unix socket: a socket 0600 in a directory only its owner can
-// enter, bodies read up to a limit, and Vault's LIST method (which node's HTTP parser refuses)
-// answered from the raw request.
+// enter, a bounded number of connections (an idle one makes room for a new one, so that seal
+// always gets through), requests framed ahead of node's parser (which is how Vault's LIST gets
+// through it) and answered in order, bodies read up to a limit and zeroed once answered.
 
 import { chmod, lstat, unlink } from 'node:fs/promises'
 import http from 'node:http'
 import net from 'node:net'
 import { dirname } from 'node:path'
-import type { Duplex } from 'node:stream'
 import type { Core } from '../core/core.js'
 import { DEFAULT_MAX_VALUE_SIZE } from '../core/core.js'
 import { SecretfsError, busy, invalid } from '../errors.js'
 import type { Logger } from '../log.js'
 import { NotPrivate, ensurePrivateDir } from '../os/private-path.js'
 import type { KernelCache } from '../fs/kernel-cache.js'
+import { ApiConnection, type ConnectionLimits, type Failure } from './api-connection.js'
 import { ApiHandler, type ApiRequest, type ApiResponse } from './api-handler.js'
 
 export interface ApiServerOptions {
@@ -31,6 +32,14 @@ export interface ApiServer {
 
 export const DEFAULT_MAX_BODY_BYTES = 2 * DEFAULT_MAX_VALUE_SIZE + 64 * 1024
 
+/**
+ * Connections open at once: plenty for one user's tools, and far below the descriptor limit (1024
+ * at the least on the systems secretfs runs on), which the store and the mount need too.
+ */
+export const MAX_CONNECTIONS = 256
+
+const LIMITS: ConnectionLimits = { headMs: 10_000, bodyMs: 30_000, sendMs: 30_000, pipelined: 16 }
+
 export async function startApiServer(core: Core, options: ApiServerOptions): Promise<ApiServer> {
   const { socketPath, log } = options
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
@@ -38,11 +47,61 @@ export async function startApiServer(core: Core, options: ApiServerOptions): Pro
   await removeStaleSocket(socketPath)
   const handler = new ApiHandler(core, log, options.kernelCache)
 
-  const server = http.createServer({ requestTimeout: 60_000, headersTimeout: 10_000 }, (req, res) => {
-    void serve(handler, req, res, maxBody, log)
+  // Never listens itself: it parses what each ApiConnection gives it, which keeps its own timers.
+  const http1 = http.createServer({ requireHostHeader: false })
+  /** The request's connection and method, once its head is matched to the one the framer read. */
+  const admit = (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // Every socket this parser is given is an ApiConnection.
+    const connection = req.socket as unknown as ApiConnection
+    const framed = connection.takeHead()
+    const method = framed?.method === 'LIST' && req.method === 'GET' ? 'LIST' : req.method
+    if (!framed || framed.method !== method || framed.target !== req.url) {
+      log.error('api: the request framing and the HTTP parser disagree; closing the connection')
+      connection.close()
+      return undefined
+    }
+    connection.track(req, res)
+    return { connection, method }
+  }
+  http1.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const admitted = admit(req, res)
+    if (admitted) void serve(handler, admitted.connection, admitted.method, req, res, maxBody, log)
   })
-  server.on('clientError', (err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) => {
-    void answerClientError(handler, err, socket, log)
+  // Answered here rather than by node, so that every request the framer read is matched.
+  http1.on('checkExpectation', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (admit(req, res)) send(res, { status: 417, body: { errors: ['the only Expect taken is 100-continue'] } }, true)
+  })
+  http1.on('clientError', (err: Error & { code?: string }, socket: ApiConnection) => {
+    if (err.code === 'HPE_HEADER_OVERFLOW') socket.fail({ status: 431, message: 'the request headers are too large' })
+    else if (err.code === 'ECONNRESET' || socket.destroyed) socket.close()
+    else {
+      log.warn('api: refused a malformed HTTP request', new SecretfsError('invalid', err.code ?? 'parse error'))
+      socket.fail({ status: 400, message: 'malformed HTTP request' })
+    }
+  })
+
+  // Oldest first: when full, the oldest connection with no request being answered makes room.
+  const connections = new Set<ApiConnection>()
+  let warned = false
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+    if (connections.size >= MAX_CONNECTIONS) {
+      const idle = [...connections].find((c) => c.idle)
+      if (!warned) log.warn(`api: ${MAX_CONNECTIONS} connections are open; closing idle ones to admit new ones`)
+      warned = true
+      if (!idle) {
+        socket.destroy()
+        return
+      }
+      connections.delete(idle)
+      idle.close()
+    } else if (connections.size < MAX_CONNECTIONS / 2) {
+      warned = false
+    }
+    const connection = new ApiConnection(socket, LIMITS, encodeFailure)
+    connections.add(connection)
+    // The socket, not the connection: it may outlive it by the flush of a last error.
+    socket.on('close', () => connections.delete(connection))
+    http1.emit('connection', connection)
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -68,55 +127,80 @@ export async function startApiServer(core: Core, options: ApiServerOptions): Pro
     close: () =>
       (closed ??= new Promise<void>((resolve) => {
         server.close(() => resolve())
-        server.closeAllConnections()
+        for (const c of connections) c.close()
       })),
   }
 }
 
 async function serve(
   handler: ApiHandler,
+  connection: ApiConnection,
+  method: string,
   req: http.IncomingMessage,
   res: http.ServerResponse,
   maxBody: number,
   log: Logger,
 ): Promise<void> {
+  const turn = connection.nextTurn()
+  let body: Buffer | undefined
   try {
-    const body = await readBody(req, maxBody)
+    body = await readBody(req, maxBody)
+    await turn.ready
+    // A connection that failed after this request began owes it nothing: it is not run.
+    if (!connection.mayRun(req)) return
     if (body === undefined) {
       send(res, tooLarge(maxBody), true)
       return
     }
-    const request: ApiRequest = { method: req.method ?? 'GET', target: req.url ?? '/', body }
+    const request: ApiRequest = { method, target: req.url ?? '/', body }
     if (req.headers['content-type'] !== undefined) request.contentType = req.headers['content-type']
     send(res, await handler.handle(request))
   } catch (e) {
+    // A connection closed while its request was being read: nobody to answer.
+    if (connection.destroyed) return
     log.error('api: failed to answer a request', e)
     if (!res.headersSent) send(res, { status: 500, body: { errors: ['internal error'] } }, true)
     else res.destroy()
+  } finally {
+    turn.done()
+    // Any body may hold a secret (a value, a passphrase); what is stored was copied from it.
+    body?.fill(0)
   }
 }
 
-/** The body, or undefined once it exceeds `max` (the rest is not read; the connection closes). */
+/**
+ * The body, or undefined once it exceeds `max` (the rest is not read; the connection closes). The
+ * chunks it came in are zeroed as soon as they are copied into it, or given up.
+ */
 function readBody(req: http.IncomingMessage, max: number): Promise<Buffer | undefined> {
   const declared = Number(req.headers['content-length'] ?? 0)
   if (declared > max) return Promise.resolve(undefined)
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
+    const wipe = () => {
+      for (const c of chunks) c.fill(0)
+    }
     const onData = (chunk: Buffer): void => {
+      chunks.push(chunk)
       size += chunk.length
       if (size > max) {
         req.off('data', onData)
         req.pause()
-        for (const c of chunks) c.fill(0)
+        wipe()
         resolve(undefined)
-        return
       }
-      chunks.push(chunk)
     }
     req.on('data', onData)
-    req.on('end', () => resolve(Buffer.concat(chunks)))
-    req.on('error', reject)
+    req.on('end', () => {
+      const body = Buffer.concat(chunks, size)
+      wipe()
+      resolve(body)
+    })
+    req.on('error', (e) => {
+      wipe()
+      reject(e)
+    })
   })
 }
 
@@ -138,54 +222,21 @@ function send(res: http.ServerResponse, response: ApiResponse, close = false): v
   headers['Content-Length'] = bytes?.length ?? 0
   if (close) headers.Connection = 'close'
   res.writeHead(response.status, headers)
-  res.end(bytes)
+  // Once sent, a response's bytes (a secret, perhaps) are zeroed rather than left to the collector.
+  res.end(bytes, () => bytes?.fill(0))
 }
 
-/**
- * Node's parser knows no LIST method and reports it as a client error with the raw packet; such a
- * request is answered here, then the connection closes. Any other malformed request gets a 400.
- */
-async function answerClientError(
-  handler: ApiHandler,
-  err: Error & { code?: string; rawPacket?: Buffer },
-  socket: Duplex,
-  log: Logger,
-): Promise<void> {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
-    socket.destroy()
-    return
-  }
-  let response: ApiResponse
-  const list = err.code === 'HPE_INVALID_METHOD' ? parseListRequest(err.rawPacket) : undefined
-  if (list) {
-    response = await handler.handle({ method: 'LIST', target: list, body: Buffer.alloc(0) })
-  } else if (err.code === 'HPE_HEADER_OVERFLOW') {
-    response = { status: 431, body: { errors: ['the request headers are too large'] } }
-  } else {
-    log.warn('api: refused a malformed HTTP request', new SecretfsError('invalid', err.code ?? 'parse error'))
-    response = { status: 400, body: { errors: ['malformed HTTP request'] } }
-  }
-  const { type, bytes } = encodeBody(response)
+/** A failed connection's last answer, written straight to its socket. */
+function encodeFailure(failure: Failure): Buffer {
+  const bytes = Buffer.from(JSON.stringify({ errors: [failure.message] }) + '\n')
   const head = [
-    `HTTP/1.1 ${response.status} ${http.STATUS_CODES[response.status] ?? ''}`,
-    ...Object.entries(response.headers ?? {}).map(([k, v]) => `${k}: ${v}`),
-    ...(type ? [`Content-Type: ${type}`] : []),
+    `HTTP/1.1 ${failure.status} ${http.STATUS_CODES[failure.status] ?? ''}`,
+    'Content-Type: application/json',
     'Cache-Control: no-store',
-    `Content-Length: ${bytes?.length ?? 0}`,
+    `Content-Length: ${bytes.length}`,
     'Connection: close',
   ]
-  socket.end(Buffer.concat([Buffer.from(head.join('\r\n') + '\r\n\r\n'), bytes ?? Buffer.alloc(0)]))
-}
-
-/** The target of a complete `LIST <target> HTTP/1.x` request without a body, else undefined. */
-function parseListRequest(raw: Buffer | undefined): string | undefined {
-  if (!raw) return undefined
-  const text = raw.toString('latin1')
-  const end = text.indexOf('\r\n\r\n')
-  if (end < 0) return undefined
-  const m = /^LIST (\S+) HTTP\/1\.[01]\r\n/.exec(text)
-  if (!m) return undefined
-  return m[1]
+  return Buffer.concat([Buffer.from(head.join('\r\n') + '\r\n\r\n'), bytes])
 }
 
 /** Creates the socket's directory 0700, or checks that an existing one is ours alone. */

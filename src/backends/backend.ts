@@ -18,6 +18,7 @@ export interface EntryInfo {
 
 /** What a read returns; a secret that must be revoked later carries a lease. */
 export interface ReadResult {
+  /** Decrypted: the caller owns it, and zeroes it when done. */
   value: Uint8Array
   created: Date
   modified: Date

@@ -18,6 +18,13 @@ interface Record {
   value: Uint8Array
 }
 
+/** What a record says without its value (the decrypted value is zeroed at once). */
+interface Meta {
+  created: Date
+  modified: Date
+  size: number
+}
+
 function encode(r: Record): Buffer {
   const out = Buffer.allocUnsafe(HEADER + r.value.length)
   out.writeUInt8(FORMAT, 0)
@@ -49,10 +56,29 @@ export class GenericBackend implements Backend {
     this.#maxValueSize = ctx.maxValueSize
   }
 
+  /** The record at `path`, value decrypted: the caller hands it on or zeroes it. */
   async #record(path: string): Promise<Record | undefined> {
     if (path === '') return undefined
     const raw = await this.#storage.get(path)
     return raw && decode(raw)
+  }
+
+  /** The record's times and size; its decrypted value never outlives this call. */
+  async #meta(path: string): Promise<Meta | undefined> {
+    const record = await this.#record(path)
+    if (!record) return undefined
+    record.value.fill(0)
+    return { created: record.created, modified: record.modified, size: record.value.length }
+  }
+
+  /** Stores `record`, then zeroes the plaintext copy made to store it. */
+  async #put(path: string, record: Record): Promise<void> {
+    const encoded = encode(record)
+    try {
+      await this.#storage.put(path, encoded)
+    } finally {
+      encoded.fill(0)
+    }
   }
 
   /** Whether `path` is a directory: it has a marker or anything beneath it. */
@@ -74,10 +100,10 @@ export class GenericBackend implements Backend {
   }
 
   async stat(path: string): Promise<EntryInfo | undefined> {
-    const record = await this.#record(path)
-    if (record) return { kind: 'file', size: record.value.length, created: record.created, modified: record.modified }
+    const meta = await this.#meta(path)
+    if (meta) return { kind: 'file', size: meta.size, created: meta.created, modified: meta.modified }
     if (path === '') return dirInfo(new Date(0))
-    const marker = await this.#record(markerOf(path))
+    const marker = await this.#meta(markerOf(path))
     if (marker) return dirInfo(marker.modified)
     if (await this.#isDir(path)) return dirInfo(new Date())
     return undefined
@@ -93,7 +119,7 @@ export class GenericBackend implements Backend {
   async list(path: string): Promise<string[]> {
     const children = await this.#children(path)
     if (children !== undefined) return children
-    if (await this.#record(path)) throw notDir()
+    if (await this.#meta(path)) throw notDir()
     throw notFound()
   }
 
@@ -102,14 +128,14 @@ export class GenericBackend implements Backend {
     if (value.length > this.#maxValueSize)
       throw tooLarge(`a secret is limited to ${this.#maxValueSize} bytes; this one has ${value.length}`)
     await this.#checkAncestors(path)
-    const old = await this.#record(path)
+    const old = await this.#meta(path)
     if (!old && (await this.#isDir(path))) throw isDir()
     const now = new Date()
-    await this.#storage.put(path, encode({ created: old?.created ?? now, modified: now, value }))
+    await this.#put(path, { created: old?.created ?? now, modified: now, value })
   }
 
   async delete(path: string): Promise<void> {
-    if (await this.#record(path)) return this.#storage.delete(path)
+    if (await this.#meta(path)) return this.#storage.delete(path)
     if (await this.#isDir(path)) throw isDir()
     throw notFound()
   }
@@ -117,14 +143,14 @@ export class GenericBackend implements Backend {
   async mkdir(path: string): Promise<void> {
     if (path === '') throw exists()
     await this.#checkAncestors(path)
-    if ((await this.#record(path)) || (await this.#isDir(path))) throw exists()
+    if ((await this.#meta(path)) || (await this.#isDir(path))) throw exists()
     const now = new Date()
-    await this.#storage.put(markerOf(path), encode({ created: now, modified: now, value: new Uint8Array() }))
+    await this.#put(markerOf(path), { created: now, modified: now, value: new Uint8Array() })
   }
 
   async rmdir(path: string): Promise<void> {
     if (path === '') throw invalid('the top of a mount cannot be removed')
-    if (!(await this.#isDir(path))) throw (await this.#record(path)) ? notDir() : notFound()
+    if (!(await this.#isDir(path))) throw (await this.#meta(path)) ? notDir() : notFound()
     if (await this.#hasChildren(path)) throw notEmpty()
     await this.#storage.delete(markerOf(path))
   }
@@ -136,11 +162,17 @@ export class GenericBackend implements Backend {
     const file = await this.#record(from)
     const target = await this.stat(to)
     if (file) {
-      if (target?.kind === 'dir') throw isDir()
-      await this.#storage.batch([
-        { op: 'put', path: to, value: encode(file) },
-        { op: 'delete', path: from },
-      ])
+      const encoded = encode(file)
+      file.value.fill(0)
+      try {
+        if (target?.kind === 'dir') throw isDir()
+        await this.#storage.batch([
+          { op: 'put', path: to, value: encoded },
+          { op: 'delete', path: from },
+        ])
+      } finally {
+        encoded.fill(0)
+      }
       return
     }
     if (!(await this.#isDir(from))) throw notFound()
@@ -149,18 +181,25 @@ export class GenericBackend implements Backend {
     if (target?.kind === 'dir' && (await this.#hasChildren(to))) throw notEmpty()
     // Names and values are sealed with their paths, so every entry beneath is rewritten.
     const ops: BarrierOp[] = [{ op: 'delete-prefix', prefix: dirPrefix(to) }]
-    for (const key of await walk(this.#storage, dirPrefix(from))) {
-      const raw = await this.#storage.get(key)
-      if (raw) ops.push({ op: 'put', path: dirPrefix(to) + key.slice(from.length + 1), value: raw.slice() })
+    const plaintexts: Uint8Array[] = []
+    try {
+      for (const key of await walk(this.#storage, dirPrefix(from))) {
+        const raw = await this.#storage.get(key)
+        if (!raw) continue
+        plaintexts.push(raw)
+        ops.push({ op: 'put', path: dirPrefix(to) + key.slice(from.length + 1), value: raw })
+      }
+      ops.push({ op: 'delete-prefix', prefix: dirPrefix(from) })
+      await this.#storage.batch(ops)
+    } finally {
+      for (const p of plaintexts) p.fill(0)
     }
-    ops.push({ op: 'delete-prefix', prefix: dirPrefix(from) })
-    await this.#storage.batch(ops)
   }
 
   /** Refuses a path under an existing secret: a name is a secret or a directory, never both. */
   async #checkAncestors(path: string): Promise<void> {
     for (let p = parentOf(path).parent; p !== ''; p = parentOf(p).parent) {
-      if (await this.#record(p)) throw notDir()
+      if (await this.#meta(p)) throw notDir()
     }
   }
 }

@@ -1,11 +1,15 @@
-// The daemon's lifecycle: starts its services over one core, runs until SIGINT or SIGTERM, then
-// finishes in-flight writes, unmounts, zeroes the keys (core.close) and exits.
+// The daemon's lifecycle: hardens the process before any secret enters it, starts its services
+// over one core, runs until SIGINT or SIGTERM, then finishes in-flight writes, unmounts, zeroes the
+// keys (core.close) and exits.
 
 import type { Core } from '../core/core.js'
 import type { Fuse } from '../fs/fuse-mount.js'
 import { KernelCache } from '../fs/kernel-cache.js'
 import { describe, type Logger } from '../log.js'
+import { ADDON_PATH, loadNative, type SecretfsNative } from '../native/secretfs-native.js'
+import { DaemonError } from './daemon-error.js'
 import { loadFuse } from './fuse-library.js'
+import { collectGarbage, enableMemoryHygiene } from './memory-hygiene.js'
 import { serveControlApi } from './api-service.js'
 import { serveFilesystem, type Service } from './filesystem-service.js'
 
@@ -87,10 +91,39 @@ export class Daemon {
   }
 }
 
+/**
+ * Makes this process non-dumpable, as ssh-agent and gpg-agent do: no core file, and no ptrace or
+ * /proc/PID/mem, environ or maps for the user's other processes, which could otherwise read every
+ * key the daemon holds. Call it before the first secret is read; without it the daemon must not run.
+ */
+export function hardenProcess(): void {
+  let native: SecretfsNative
+  try {
+    native = loadNative()
+  } catch (e) {
+    const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0]
+    throw new DaemonError(
+      `cannot load the secretfs_native addon (${ADDON_PATH}: ${reason}), which keeps other processes ` +
+        "out of the daemon's memory; build it with `npm ci` (it needs python3, make and g++), then start again",
+    )
+  }
+  try {
+    native.makeNonDumpable()
+  } catch (e) {
+    throw new DaemonError(`cannot keep other processes out of the daemon's memory: ${(e as Error).message}`)
+  }
+  if (native.dumpable()) throw new DaemonError('the daemon is still dumpable after PR_SET_DUMPABLE 0; not starting')
+  // Memory that held a secret and was freed unzeroed (libfuse's read buffers, Node's socket reads).
+  native.zeroFreedMemory()
+}
+
 /** Runs the daemon in the foreground until a signal stops it; resolves to the exit code. */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
   const { log, print } = options
   process.umask(0o077)
+  enableMemoryHygiene()
+  // At once, so that the seal is answered only after: what requests held is dead by then.
+  options.core.onChange((c) => c.kind === 'sealed' && collectGarbage())
   let stopRequested!: () => void
   const signalled = new Promise<void>((resolve) => (stopRequested = resolve))
   const onSignal = (signal: NodeJS.Signals) => {

@@ -92,8 +92,13 @@ export class SecretFs {
       write: (_p, fd, buf, len, pos, cb) =>
         this.#run(
           () => {
-            const h = this.#writer(fd)
-            return h.file.write(buf, len, pos, h.append)
+            try {
+              const h = this.#writer(fd)
+              return h.file.write(buf, len, pos, h.append)
+            } finally {
+              // libfuse's receive buffer: the plaintext now lives only in the open file.
+              buf.fill(0, 0, len)
+            }
           },
           cb,
           cb,

@@ -1,12 +1,14 @@
 // Issue 3, item 6: the daemon's lifecycle, run as `secretfs server` in a child process.
 import t from 'tap'
+import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import { Daemon } from '../../src/daemon/daemon.js'
 import { isMounted } from '../../src/daemon/mountpoint.js'
 import { coreWith } from '../helpers/api-fixture.js'
 import { captureLog } from '../helpers/capture-log.js'
-import { sh, startDaemon, tempDir } from '../helpers/daemon.js'
+import { cliCommand, sh, startDaemon, tempDir } from '../helpers/daemon.js'
 import { fdDriver } from '../helpers/fd-driver.js'
 import { watchSecureMemory } from '../helpers/secure-memory.js'
 
@@ -151,6 +153,81 @@ t.test('without --mountpoint only the control API is served; --address gets the 
   const r = await runCli(['mounts'], { env: { SECRETFS_ADDR: sock } })
   t.match(r.stdout, /^Path +Type +Description\nsecret\/ +generic +generic secret storage\nsys\/ +system/)
   t.same(await d.stop(), { code: 0, signal: null })
+})
+
+// A uid with no passwd entry, for the daemon and for the process of the same user that attacks it.
+const OTHER_UID = 64001
+const asUser = (uid: number) => [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups']
+const run = promisify(execFile)
+
+/** What a process running as `uid` gets when it reads /proc/PID/environ and opens /proc/PID/mem. */
+async function probeMemory(uid: number, pid: number): Promise<{ environ: string; mem: string }> {
+  const script = `
+const fs = require('fs')
+const attempt = (f) => { try { f(); return 'read' } catch (e) { return e.code } }
+console.log(JSON.stringify({
+  environ: attempt(() => fs.readFileSync('/proc/${pid}/environ')),
+  mem: attempt(() => fs.closeSync(fs.openSync('/proc/${pid}/mem', 'r'))),
+}))`
+  const { stdout } = await run('setpriv', [...asUser(uid), process.execPath, '-e', script])
+  return JSON.parse(stdout)
+}
+
+t.test('a process of the same user cannot read the daemon memory or environment; no core file', async (t) => {
+  const dir = await tempDir(t)
+  await fs.chown(dir, OTHER_UID, OTHER_UID)
+  // The control: an ordinary process of that user is open to it, so a refusal below is the daemon's.
+  const plain = spawn('setpriv', [...asUser(OTHER_UID), 'sleep', '600'], { stdio: 'ignore' })
+  t.teardown(() => plain.kill('SIGKILL'))
+  t.same(await probeMemory(OTHER_UID, plain.pid!), { environ: 'read', mem: 'read' }, 'an ordinary process is readable')
+
+  const d = await startDaemon(t, {
+    mountpoint: false,
+    runThrough: ['setpriv', ...asUser(OTHER_UID)],
+    env: { SECRETFS_ADDR: path.join(dir, 'api', 'secretfs.sock') },
+  })
+  const pid = d.child.pid!
+  t.same(await probeMemory(OTHER_UID, pid), { environ: 'EACCES', mem: 'EACCES' }, 'the daemon is not')
+  t.match(await fs.readFile(`/proc/${pid}/limits`, 'utf8'), /^Max core file size +0 +0 +bytes/m, 'no core file')
+  // Asked directly: the CLI, run as root, rightly refuses a socket of another user.
+  const { request } = await import('../helpers/api-fixture.js')
+  t.same((await request(d.socketPath, 'GET', '/v1/sys/seal-status')).json.sealed, false, 'it serves')
+  t.same(await d.stop(), { code: 0, signal: null })
+})
+
+t.test('without the secretfs_native addon the daemon refuses to start, and says how to build it', async (t) => {
+  // A copy of secretfs without build/: the code and its dependencies, as a checkout that skipped
+  // the install step would have them.
+  const root = path.resolve(import.meta.dirname, '../..')
+  const copy = path.join(await tempDir(t), 'secretfs')
+  const built = process.env.SECRETFS_TEST_BUILT === '1'
+  for (const entry of ['package.json', 'tsconfig.json', built ? 'dist' : 'src'])
+    await fs.cp(path.join(root, entry), path.join(copy, entry), { recursive: true })
+  await fs.symlink(path.join(root, 'node_modules'), path.join(copy, 'node_modules'))
+  const cli = cliCommand(built)
+  const args = cli.args.map((a) =>
+    a.startsWith(root + '/') && !a.includes('node_modules') ? a.replace(root, copy) : a,
+  )
+  const sock = path.join(await tempDir(t), 'api', 'secretfs.sock')
+  const child = spawn(cli.file, [...args, 'server', '--dev', '--address', sock], {
+    env: { ...process.env, ...cli.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  t.teardown(() => child.kill('SIGKILL'))
+  const r = { code: null as number | null, stdout: '', stderr: '' }
+  child.stdout.on('data', (d: Buffer) => (r.stdout += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (r.stderr += d.toString()))
+  // Killed after 30 s if it starts anyway, as it would without the check.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  r.code = await new Promise((resolve) => child.on('exit', resolve))
+  clearTimeout(timer)
+  t.equal(r.code, 1)
+  t.match(
+    r.stderr,
+    /^secretfs server: cannot load the secretfs_native addon \(build\/Release\/secretfs_native\.node: Cannot find module .*\), which keeps other processes out of the daemon's memory; build it with `npm ci`/,
+  )
+  t.notMatch(r.stdout, /listening/)
+  await t.rejects(fs.stat(sock), { code: 'ENOENT' }, 'no socket was made')
 })
 
 t.test('stopping the daemon zeroes every key it held', async (t) => {

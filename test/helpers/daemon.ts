@@ -81,6 +81,8 @@ export interface DaemonOptions {
   mountpoint?: string | false
   env?: NodeJS.ProcessEnv
   built?: boolean
+  /** A command that runs it, such as setpriv (as another user) or prlimit (with other limits). */
+  runThrough?: string[]
   /** Wait until it has mounted (default), or only until it has exited. */
   wait?: 'mounted' | 'exit'
   timeoutMs?: number
@@ -94,7 +96,8 @@ export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promis
   if (mountpoint) args.push('--mountpoint', mountpoint)
   // Each daemon gets its own socket, so that tests never meet at the default one.
   const socketPath = options.env?.SECRETFS_ADDR ?? path.join(await tempDir(t, 'secretfs-sock-'), 'api', 'secretfs.sock')
-  const child = spawn(cli.file, args, {
+  const [file, ...argv] = [...(options.runThrough ?? []), cli.file, ...args]
+  const child = spawn(file!, argv, {
     env: { ...process.env, ...cli.env, SECRETFS_ADDR: socketPath, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

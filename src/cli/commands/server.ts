@@ -6,7 +6,7 @@ import type { Unlock } from '../../barrier/seal-config.js'
 import { defaultDataDir } from '../../config/defaults.js'
 import { Core } from '../../core/core.js'
 import { DaemonError } from '../../daemon/daemon-error.js'
-import { runDaemon } from '../../daemon/daemon.js'
+import { hardenProcess, runDaemon } from '../../daemon/daemon.js'
 import { hasStore, openCore } from '../../daemon/open-core.js'
 import { SecretfsError } from '../../errors.js'
 import { stderrLogger } from '../../log.js'
@@ -28,6 +28,7 @@ export async function run(args: ServerArgs): Promise<void> {
   const log = stderrLogger
   const env = process.env
   try {
+    hardenProcess()
     const mountpoint = args.mountpoint ?? env.SECRETFS_MOUNTPOINT
     const address = args.address ?? env.SECRETFS_ADDR
     const socketPath = address ? parseAddress(address) : defaultSocketPath()
