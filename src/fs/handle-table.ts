@@ -62,13 +62,14 @@ export class HandleTable {
     this.#byPath.set(file.path, file)
   }
 
-  /** Lets go of `file` if it is still the one registered at its path. */
+  /**
+   * Lets go of `file` if it is still the one registered at its path. A hidden name stays until
+   * libfuse unlinks it, just after the last close.
+   */
   unregister(file: OpenFile): void {
-    if (this.#byPath.get(file.path) === file) {
-      this.#byPath.delete(file.path)
-      this.#changed(file.path)
-    }
-    for (const [name, f] of this.#hidden) if (f === file) this.#hidden.delete(name)
+    if (this.#byPath.get(file.path) !== file) return
+    this.#byPath.delete(file.path)
+    this.#changed(file.path)
   }
 
   /** Files open at or beneath `path` (commits before a rename; drain). */

@@ -15,6 +15,8 @@ export type Store = (path: string, value: Buffer, source: OpenFile) => Promise<v
 export interface OpenFileOptions {
   /** Registered under its path and shared (false: generated content, private to one handle). */
   shared: boolean
+  /** Refuses writers (generated content, read-only entries). */
+  readOnly?: boolean
   created: Date
   modified: Date
   /** Content not yet in the store (a new file): it is committed even if nothing is written. */
@@ -25,6 +27,7 @@ export class OpenFile {
   /** The logical path ('secret/a/b'); follows renames. */
   path: string
   readonly shared: boolean
+  readonly readOnly: boolean
   readonly created: Date
   modified: Date
   /** Handles open on it. */
@@ -54,6 +57,7 @@ export class OpenFile {
     }
     this.path = path
     this.shared = options.shared
+    this.readOnly = options.readOnly ?? false
     this.created = options.created
     this.modified = options.modified
     this.#budget = budget

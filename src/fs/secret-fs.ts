@@ -147,12 +147,24 @@ export class SecretFs {
     if (p.logical === '' || p.atTop) throw isDir()
     const writable = (flags & O_ACCMODE) !== O_RDONLY
     const file = this.#handles.file(p.logical) ?? (await this.#load(p.logical, writable))
-    if (writable && !file.shared) throw readOnly('this file is read-only')
-    const handle = new FileHandle(file, { writable, append: (flags & O_APPEND) !== 0 })
-    const fd = this.#handles.add(handle)
+    if (writable && file.readOnly) throw readOnly('this file is read-only')
+    const fd = this.#attach(new FileHandle(file, { writable, append: (flags & O_APPEND) !== 0 }))
     // Emptied for every handle open on it, as O_TRUNC does on a local file.
     if (writable && (flags & O_TRUNC) !== 0) file.truncate(0)
     return fd
+  }
+
+  /** A handle number for `handle`; a file no handle holds is let go if the table is full. */
+  #attach(handle: FileHandle): number {
+    try {
+      return this.#handles.add(handle)
+    } catch (e) {
+      if (handle.file.handles === 0) {
+        this.#handles.unregister(handle.file)
+        handle.file.dispose()
+      }
+      throw e
+    }
   }
 
   /**
@@ -175,6 +187,7 @@ export class SecretFs {
         }
         return new OpenFile(path, content, this.#budget, {
           shared: !result.generated,
+          readOnly: result.readOnly === true || result.generated === true,
           created: result.created,
           modified: result.modified,
         })
@@ -202,7 +215,7 @@ export class SecretFs {
     const { parent, name } = parentOf(p.logical)
     checkName(name)
     const open = this.#handles.file(p.logical)
-    if (open) return this.#handles.add(new FileHandle(open, { writable: true }))
+    if (open) return this.#attach(new FileHandle(open, { writable: true }))
     const dir = await this.#core.stat(parent)
     if (!dir) throw notFound()
     if (dir.kind !== 'dir') throw notDir()
@@ -219,7 +232,7 @@ export class SecretFs {
       })
       this.#handles.register(file)
     }
-    return this.#handles.add(new FileHandle(file, { writable: true }))
+    return this.#attach(new FileHandle(file, { writable: true }))
   }
 
   /**
