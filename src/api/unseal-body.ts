@@ -3,10 +3,9 @@
 // JS string, which could be neither locked nor wiped.
 
 import sodium from 'sodium-native'
-import type { Unlock } from '../barrier/seal-config.js'
+import { KEY_BYTES, type Unlock } from '../barrier/seal-config.js'
 import { invalid } from '../errors.js'
 
-const KEY_BYTES = 32
 /** Base64 characters in a 32-byte key: 256 bits in 6-bit characters, the last one partly used. */
 const KEY_CHARS = Math.ceil((KEY_BYTES * 8) / 6)
 /** Deeper than any body an unseal client sends, shallow enough for the reader's recursion. */

@@ -3,15 +3,13 @@
 // zeroed once used.
 
 import sodium from 'sodium-native'
+import { wipe } from '../crypto/secure-key.js'
+
+export { wipe }
 
 /** `size` bytes of secure memory. */
 export function secureAlloc(size: number): Buffer {
   return sodium.sodium_malloc(size)
-}
-
-/** Zeroes bytes that held a secret. */
-export function wipe(bytes: Uint8Array): void {
-  sodium.sodium_memzero(bytes)
 }
 
 /** Bytes gathered piece by piece in secure memory; outgrown buffers are zeroed, not left behind. */

@@ -7,13 +7,11 @@ import { isUtf8 } from 'node:buffer'
 import { open, rm, type FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import sodium from 'sodium-native'
-import type { Unlock } from '../barrier/seal-config.js'
+import { KEY_BYTES, type Unlock } from '../barrier/seal-config.js'
 import { notOwned, openToOthers, syncDirectory } from '../os/private-path.js'
 import { CliError, UsageError } from './cli-error.js'
 import { SecureBytes, secureAlloc, wipe as wipeBytes } from './secure-bytes.js'
 import { promptHidden } from './terminal-prompt.js'
-
-export const KEY_BYTES = 32
 
 /** A passphrase file larger than this is surely the wrong file. */
 const MAX_PASSPHRASE_FILE_BYTES = 64 * 1024

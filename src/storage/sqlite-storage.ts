@@ -7,6 +7,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import Database from 'better-sqlite3'
 import { internal, invalid, noSpace } from '../errors.js'
+import { notOwned } from '../os/private-path.js'
 import type { Storage, StorageOp } from './storage.js'
 
 interface Pending {
@@ -26,11 +27,11 @@ function syncDirectory(dir: string): void {
 
 /** Refuses a store file that is a link, not a regular file, or another user's. */
 function checkStoreFile(file: string, st: fs.Stats): void {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid
   if (st.isSymbolicLink())
     throw invalid(`${file} is a symbolic link; the store's files must be regular files of yours. Remove it.`)
   if (!st.isFile()) throw invalid(`${file} is not a regular file; the store's files must be regular files of yours`)
-  if (st.uid !== uid) throw invalid(`${file} belongs to another user (uid ${st.uid}), not to you (uid ${uid})`)
+  const owner = notOwned(st)
+  if (owner) throw invalid(`${file} ${owner}`)
 }
 
 /** Creates the store file, or opens it without following a link, checks it and makes it 0600. */
