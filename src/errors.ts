@@ -18,6 +18,7 @@ export type ErrorKind =
   | 'unseal-failed' // a wrong passphrase or key file
   | 'busy' // an unmount or remount whose revocation or deletion failed
   | 'no-space' // the disk holding the store is full: nothing was written
+  | 'upstream' // a service a backend relies on (AWS, a database) failed, refused or timed out
   | 'internal'
 
 export class SecretfsError extends Error {
@@ -50,6 +51,7 @@ export const integrity = make('integrity', 'integrity check failed: stored data 
 export const unsealFailed = make('unseal-failed', 'the passphrase or key does not unlock this store')
 export const busy = make('busy', 'resource busy')
 export const noSpace = make('no-space', 'the disk holding the store is full; nothing was written')
+export const upstream = make('upstream', 'a service the backend relies on failed')
 export const internal = make('internal', 'internal error')
 
 export const isKind = (e: unknown, kind: ErrorKind): e is SecretfsError => e instanceof SecretfsError && e.kind === kind

@@ -20,6 +20,8 @@ const STATUS: Record<ErrorKind, number> = {
   busy: 500,
   // Vault answers a full disk with a 500; 507 says what happened.
   'no-space': 507,
+  // The backend's service (AWS, a database) failed or did not answer in time.
+  upstream: 502,
   internal: 500,
 }
 

@@ -22,22 +22,47 @@ export interface ReadResult {
   value: Uint8Array
   created: Date
   modified: Date
-  lease?: { ttl: number; data: LeaseData }
+  /** Set when the secret must be revoked later (an IAM user, say): the core gives it a lease. */
+  lease?: LeaseRequest
+  /**
+   * Called once the lease is stored, so that a backend can drop its write-ahead record of what the
+   * read created. When the lease cannot be stored, the core revokes the secret instead.
+   */
+  leased?(): Promise<void>
   /** Made afresh by this read (as EntryInfo.generated): each open of it gets its own copy. */
   generated?: boolean
   /** Refuses writes (as EntryInfo.readOnly). */
   readOnly?: boolean
 }
 
+/** What revoking (or renewing) a secret needs, stored encrypted with its lease. Never the secret. */
 export type LeaseData = Record<string, unknown>
 
+/** What a leased read asks of the lease subsystem (src/core/expiration.ts). */
+export interface LeaseRequest {
+  /** Seconds the secret should live; 0 for the mount's default lease TTL (else the system's). */
+  ttl: number
+  /** Seconds from issue that renewals may reach; 0 for the mount's max lease TTL (else the system's). */
+  maxTtl: number
+  renewable: boolean
+  data: LeaseData
+}
+
 export interface Lease {
+  /** The logical path read and a random part: 'aws/creds/deploy/0d042c53-…'. */
   id: string
-  /** The path within the mount that was read. */
+  /** The path within the mount that was read ('creds/deploy'). */
   path: string
   issued: Date
   expires: Date
+  /** Renewals never take `expires` past this. */
+  maxExpires: Date
+  renewable: boolean
+  lastRenewal?: Date
   data: LeaseData
+  /** Why the last revocation failed, while it is being retried. */
+  revokeError?: string
+  revokeAttempts?: number
 }
 
 export interface BackendContext {
@@ -59,8 +84,19 @@ export interface Backend {
   rmdir?(path: string): Promise<void>
   /** Moves a file or directory within the mount, atomically, replacing a file at `to`. */
   rename?(from: string, to: string): Promise<void>
-  /** Undoes what a leased read created (an IAM user, say). */
+  /** Undoes what a leased read created (an IAM user, say); succeeds when it is already gone. */
   revoke?(lease: Lease): Promise<void>
+  /**
+   * Asked before a renewal to `ttl` seconds is granted: returns the seconds the backend allows
+   * (at most `ttl`), or throws to refuse. Without it, a renewable lease renews as asked.
+   */
+  renew?(lease: Lease, ttl: number): Promise<number>
+  /**
+   * Undoes what reads left half made when the daemon died mid-way (write-ahead records). Called
+   * at each unseal, before any request reaches the mount; a failure is logged and retried at the
+   * next unseal.
+   */
+  recover?(): Promise<void>
 }
 
 export type BackendFactory = (ctx: BackendContext) => Backend

@@ -11,7 +11,8 @@ import type { MountEntry } from './mount-table.js'
 
 export const leasePrefix = (entry: Pick<MountEntry, 'uuid'>): string => `leases/${entry.uuid}/`
 
-interface StoredLease extends Omit<Lease, 'issued' | 'expires'> {
+interface StoredLease extends Omit<Lease, 'issued' | 'expires' | 'maxExpires' | 'lastRenewal'> {
+  maxExpires: number
   issued: number
   expires: number
 }
@@ -32,6 +33,8 @@ export class LeaseManager {
       path,
       issued: now,
       expires: now + ttl * 1000,
+      maxExpires: now + ttl * 1000,
+      renewable: false,
       data,
     }
     await this.#barrier.put(leasePrefix(mount) + suffix.toString('hex'), Buffer.from(JSON.stringify(stored)))
@@ -62,5 +65,5 @@ export class LeaseManager {
 }
 
 function toLease(s: StoredLease): Lease {
-  return { ...s, issued: new Date(s.issued), expires: new Date(s.expires) }
+  return { ...s, issued: new Date(s.issued), expires: new Date(s.expires), maxExpires: new Date(s.maxExpires) }
 }

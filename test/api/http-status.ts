@@ -28,6 +28,7 @@ const EXPECTED: Record<errors.ErrorKind, [status: number, logged: boolean]> = {
   'unseal-failed': [400, false],
   busy: [500, true],
   'no-space': [507, true],
+  upstream: [502, true],
   internal: [500, true],
 }
 

@@ -117,7 +117,10 @@ t.test('c: leases are encrypted at rest: what revocation needs, their path and t
       stat: (p) => generic.stat(p),
       list: (p) => generic.list(p),
       write: (p, v) => generic.write(p, v),
-      read: async (p) => ({ ...(await generic.read(p)), lease: { ttl: 60, data: { user: 'CANARYLEASEUSER' } } }),
+      read: async (p) => ({
+        ...(await generic.read(p)),
+        lease: { ttl: 60, maxTtl: 0, renewable: true, data: { user: 'CANARYLEASEUSER' } },
+      }),
       revoke: async () => {},
     }
   }

@@ -116,7 +116,10 @@ function leasingBackend(state: { failRevoke: boolean; revoked: number }): Backen
       stat: (p) => generic.stat(p),
       list: (p) => generic.list(p),
       write: (p, v) => generic.write(p, v),
-      read: async (p) => ({ ...(await generic.read(p)), lease: { ttl: 60, data: { user: 'u-' + p } } }),
+      read: async (p) => ({
+        ...(await generic.read(p)),
+        lease: { ttl: 60, maxTtl: 0, renewable: true, data: { user: 'u-' + p } },
+      }),
       revoke: async () => {
         if (state.failRevoke) throw new Error('the upstream service is down')
         state.revoked++

@@ -29,6 +29,7 @@ const EXPECTED: Record<errors.ErrorKind, [errno: number, logged: boolean]> = {
   'unseal-failed': [E.EACCES, false],
   busy: [E.EBUSY, true],
   'no-space': [E.ENOSPC, true],
+  upstream: [E.EIO, true],
   internal: [E.EIO, true],
 }
 

@@ -26,7 +26,12 @@ export function countingBackend(): { state: CountingState; factory: BackendFacto
     async read(p) {
       if (p !== 'creds') throw notFound()
       const n = ++state.mints
-      return { value: Buffer.from(minted(n)), created: t0, modified: new Date(), lease: { ttl: 3600, data: { n } } }
+      return {
+        value: Buffer.from(minted(n)),
+        created: t0,
+        modified: new Date(),
+        lease: { ttl: 3600, maxTtl: 0, renewable: true, data: { n } },
+      }
     },
     async list(p) {
       if (p === '') return ['creds']
