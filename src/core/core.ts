@@ -1,7 +1,7 @@
 // The core: unseals the barrier, keeps the mount table and router, and serves every request of
 // the front ends (the filesystem and the control API) by routing it to a backend.
 
-import type { Backend, BackendFactory, EntryInfo, Lease, ReadResult } from '../backends/backend.js'
+import type { Backend, BackendFactory, EntryInfo, Lease, LeaseRequest, ReadResult } from '../backends/backend.js'
 import { genericBackend } from '../backends/generic-backend.js'
 import { SystemBackend } from '../backends/system-backend.js'
 import { UnavailableBackend } from '../backends/unavailable-backend.js'
@@ -24,7 +24,7 @@ import { silentLogger, type Logger } from '../log.js'
 import { MemoryStorage } from '../storage/memory-storage.js'
 import type { Storage } from '../storage/storage.js'
 import { announced, type ChangeListener, type CoreChange } from './core-change.js'
-import { LeaseManager, leasePrefix } from './lease-manager.js'
+import { Expiration, leasePrefix, type LeaseTtls } from './expiration.js'
 import {
   dataPrefix,
   decodeTable,
@@ -52,6 +52,8 @@ export interface CoreOptions {
   log?: Logger
   /** Dev mode: the store and its only key live in memory, so sealing would lose everything. */
   ephemeral?: boolean
+  /** The system's default and max lease TTL, in seconds (Vault's 768h when not given). */
+  leaseTtls?: Partial<LeaseTtls>
 }
 
 export interface MountOptions {
@@ -65,7 +67,7 @@ export interface SealStatus {
   term?: number
 }
 
-export type ReadResponse = Omit<ReadResult, 'lease'> & { lease?: Lease }
+export type ReadResponse = Omit<ReadResult, 'lease' | 'leased'> & { lease?: Lease }
 
 export class Core {
   readonly barrier: SodiumBarrier
@@ -77,7 +79,7 @@ export class Core {
   readonly #backends: ReadonlyMap<string, BackendFactory>
   readonly #maxValueSize: number
   readonly #router = new Router()
-  readonly #leases: LeaseManager
+  readonly #leases: Expiration
   #initialized = false
   /** Serialises changes to the mount table. */
   #tableLock: Promise<unknown> = Promise.resolve()
@@ -90,7 +92,12 @@ export class Core {
     this.#maxValueSize = options.maxValueSize ?? DEFAULT_MAX_VALUE_SIZE
     this.log = options.log ?? silentLogger
     this.ephemeral = options.ephemeral ?? false
-    this.#leases = new LeaseManager(this.barrier)
+    this.#leases = new Expiration({
+      barrier: this.barrier,
+      log: this.log,
+      owner: (uuid) => this.#router.byUuid(uuid),
+      ...(options.leaseTtls && { system: options.leaseTtls }),
+    })
   }
 
   /** A core on in-memory storage, initialised with a random key and unsealed: dev mode. */
@@ -132,6 +139,8 @@ export class Core {
     await this.barrier.unseal(unlock)
     try {
       await this.#loadMounts()
+      await this.#recover()
+      await this.#leases.restore()
     } catch (e) {
       this.seal()
       throw e
@@ -140,6 +149,7 @@ export class Core {
   }
 
   seal(): void {
+    this.#leases.stop()
     this.#router.clear()
     const wasUnsealed = !this.barrier.sealed
     this.barrier.seal()
@@ -200,7 +210,7 @@ export class Core {
     const mountPath = normalizeMountPath(path)
     await this.#withTable(async () => {
       const route = this.#mountedRoute(mountPath)
-      await this.#leases.revokeAll(route.entry, route.backend)
+      await this.#leases.revokeMount(route.entry)
       const remaining = this.#router.entries().filter((e) => e !== route.entry)
       try {
         await this.barrier.batch([
@@ -226,7 +236,7 @@ export class Core {
       const route = this.#mountedRoute(fromPath)
       checkMountable(toPath)
       if (this.#router.get(toPath)) throw exists('a backend is already mounted at that path')
-      await this.#leases.revokeAll(route.entry, route.backend)
+      await this.#leases.revokeMount(route.entry)
       const moved = { ...route.entry, path: toPath }
       await this.#saveTable(this.#router.entries().map((e) => (e === route.entry ? moved : e)))
       this.#router.remove(fromPath)
@@ -251,10 +261,19 @@ export class Core {
 
   async read(path: string): Promise<ReadResponse> {
     const { route, rest } = this.#route(path)
-    const { lease, ...result } = await route.backend.read(rest)
+    const { lease, leased, ...result } = await route.backend.read(rest)
     if (!lease) return result
+    let registered: Lease
+    try {
+      registered = await this.#leases.register(route.entry, rest, lease)
+    } catch (e) {
+      // Nobody will ever hold this secret: it is undone now, or by the backend's recovery.
+      result.value.fill(0)
+      await this.#undo(route, rest, lease)
+      throw e
+    }
+    await leased?.().catch((e: unknown) => this.log.error("a backend's record of a leased secret was not cleared", e))
     // A leased secret is a new one on every read.
-    const registered = await this.#leases.register(route.entry, rest, lease.ttl, lease.data)
     return { ...result, generated: true, readOnly: true, lease: registered }
   }
 
@@ -299,9 +318,39 @@ export class Core {
     this.#emit({ kind: 'moved', from: announced(from), to: announced(to) })
   }
 
+  // ---- leases ----
+
   /** The leases a mount has outstanding. */
   async leases(path: string): Promise<Lease[]> {
-    return this.#leases.list(this.#mountedRoute(normalizeMountPath(path)).entry)
+    return this.#leases.leasesOf(this.#mountedRoute(normalizeMountPath(path)).entry)
+  }
+
+  lookupLease(id: string): Lease {
+    this.#checkUnsealed()
+    return this.#leases.lookup(id)
+  }
+
+  /** Names under `prefix` in the tree of lease IDs ('' or ending in '/'); directories end in '/'. */
+  listLeases(prefix: string): string[] {
+    this.#checkUnsealed()
+    return this.#leases.list(prefix)
+  }
+
+  renewLease(id: string, increment?: number): Promise<Lease> {
+    this.#checkUnsealed()
+    return this.#leases.renew(id, increment)
+  }
+
+  /** Revokes one lease now; an ID that names no lease is not an error (it may be gone already). */
+  revokeLease(id: string): Promise<void> {
+    this.#checkUnsealed()
+    return this.#leases.revoke(id)
+  }
+
+  /** Revokes every lease under a prefix; `force` drops them without asking their backends. */
+  revokeLeasePrefix(prefix: string, force = false): Promise<number> {
+    this.#checkUnsealed()
+    return this.#leases.revokePrefix(prefix, { force })
   }
 
   // ---- internals ----
@@ -317,6 +366,31 @@ export class Core {
     const route = this.#router.get(mountPath)
     if (!route) throw notFound('no mount at that path')
     return route
+  }
+
+  /** Revokes a secret whose lease could not be stored; failing that, the backend's recovery will. */
+  async #undo(route: Route, path: string, request: LeaseRequest): Promise<void> {
+    const now = new Date()
+    const lease: Lease = {
+      id: '',
+      path,
+      issued: now,
+      expires: now,
+      maxExpires: now,
+      renewable: false,
+      data: request.data,
+    }
+    try {
+      await route.backend.revoke?.(lease)
+    } catch (e) {
+      this.log.error('a secret whose lease could not be stored was not revoked', e)
+    }
+  }
+
+  /** Lets each backend undo what reads left half made before the daemon last stopped. */
+  async #recover(): Promise<void> {
+    for (const { backend } of this.#router.routes())
+      await backend.recover?.().catch((e: unknown) => this.log.error('a backend could not recover at unseal', e))
   }
 
   #emit(change: CoreChange): void {
@@ -362,7 +436,11 @@ export class Core {
 
   #makeBackend(entry: MountEntry): Backend {
     if (entry.type === 'system')
-      return new SystemBackend({ mounts: () => this.mounts(), status: () => ({ ...this.sealStatus() }) })
+      return new SystemBackend({
+        mounts: () => this.mounts(),
+        status: () => ({ ...this.sealStatus() }),
+        leases: this.#leases,
+      })
     const factory = this.#backends.get(entry.type)
     if (!factory) throw invalid('unknown backend type')
     return factory({

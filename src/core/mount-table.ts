@@ -53,7 +53,7 @@ export function decodeTable(raw: Uint8Array): MountEntry[] {
 }
 
 /** A random (version 4) UUID from libsodium's generator. */
-function randomUuid(): string {
+export function randomUuid(): string {
   const b = Buffer.alloc(16)
   sodium.randombytes_buf(b)
   b[6] = (b[6]! & 0x0f) | 0x40

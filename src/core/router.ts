@@ -33,6 +33,15 @@ export class Router {
     this.#routes.delete(mountPath)
   }
 
+  byUuid(uuid: string): Route | undefined {
+    for (const route of this.#routes.values()) if (route.entry.uuid === uuid) return route
+    return undefined
+  }
+
+  routes(): Route[] {
+    return [...this.#routes.values()]
+  }
+
   entries(): MountEntry[] {
     return [...this.#routes.values()].map((r) => r.entry)
   }

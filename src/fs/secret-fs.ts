@@ -8,6 +8,8 @@ import { constants } from 'node:fs'
 import type { Operations, Stat } from 'fuse-native'
 import type { CoreChange } from '../core/core-change.js'
 import type { Core } from '../core/core.js'
+import type { Lease } from '../backends/backend.js'
+import { leasedSecretJson } from '../format/lease.js'
 import { isDir, isKind, notDir, notFound, readOnly, sealed, unsupported } from '../errors.js'
 import type { Logger } from '../log.js'
 import { Attributes } from './attributes.js'
@@ -180,11 +182,13 @@ export class SecretFs {
           // The kernel opened a name it had cached; the core no longer has it.
           throw isKind(e, 'not-found') ? staleName() : e
         })
-        const content = Buffer.from(result.value.buffer, result.value.byteOffset, result.value.length)
         if (writable && (result.readOnly || result.generated)) {
-          content.fill(0)
+          result.value.fill(0)
           throw readOnly('this file is read-only')
         }
+        const content = result.lease
+          ? leased(result.value, result.lease)
+          : Buffer.from(result.value.buffer, result.value.byteOffset, result.value.length)
         return new OpenFile(path, content, this.#budget, {
           shared: !result.generated,
           readOnly: result.readOnly === true || result.generated === true,
@@ -398,6 +402,15 @@ export class SecretFs {
 
   #errno(e: unknown): number {
     return toErrno(e, this.#log)
+  }
+}
+
+/** A leased secret's file: its fields and its lease, as one JSON document; the fields are zeroed. */
+function leased(fields: Uint8Array, lease: Lease): Buffer {
+  try {
+    return leasedSecretJson(fields, lease)
+  } finally {
+    fields.fill(0)
   }
 }
 

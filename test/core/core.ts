@@ -136,7 +136,10 @@ t.test('f: an unmount whose revocation fails leaves the mount and its data in pl
   await core.mount('creds', 'leasing')
   await core.write('creds/a', Buffer.from('A'))
   const { lease } = await core.read('creds/a')
-  t.match(lease, { id: /^creds\/a\/[0-9a-f]{24}$/, data: { user: 'u-a' } })
+  t.match(lease, {
+    id: /^creds\/a\/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    data: { user: 'u-a' },
+  })
   await core.read('creds/a')
   t.equal((await core.leases('creds')).length, 2)
 
@@ -184,5 +187,5 @@ t.test('request paths are checked before they reach a backend', async (t) => {
     await t.rejects(core.read(bad), kind('invalid'), JSON.stringify(bad))
   await t.rejects(core.read('nomount/x'), kind('not-found'))
   await t.rejects(core.write('sys/mounts', Buffer.from('x')), kind('read-only'))
-  await t.rejects(core.delete('sys/mounts'), kind('unsupported'))
+  await t.rejects(core.delete('sys/mounts'), kind('read-only'))
 })

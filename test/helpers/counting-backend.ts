@@ -1,5 +1,6 @@
 // A test backend type whose one file, `creds`, is generated (like aws credentials): every read
-// mints new content with a lease, and the backend counts what it minted and revoked.
+// mints new content with a lease (the JSON field `secret`), and the backend counts what it minted
+// and revoked.
 import type { BackendFactory, EntryInfo } from '../../src/backends/backend.js'
 import { notDir, notFound } from '../../src/errors.js'
 
@@ -27,7 +28,7 @@ export function countingBackend(): { state: CountingState; factory: BackendFacto
       if (p !== 'creds') throw notFound()
       const n = ++state.mints
       return {
-        value: Buffer.from(minted(n)),
+        value: Buffer.from(JSON.stringify({ secret: minted(n) })),
         created: t0,
         modified: new Date(),
         lease: { ttl: 3600, maxTtl: 0, renewable: true, data: { n } },
