@@ -84,6 +84,24 @@ export interface SealStatusResponse {
   term?: number
 }
 
+/** Vault's lease lookup (sys/leases/lookup). */
+export interface LeaseInfo {
+  id: string
+  issue_time: string
+  expire_time: string
+  last_renewal: string | null
+  renewable: boolean
+  ttl: number
+  revoke_error?: string
+  revoke_attempts?: number
+}
+
+export interface RenewResponse {
+  lease_id: string
+  lease_duration: number
+  renewable: boolean
+}
+
 export interface MountRequest {
   type: string
   description?: string
@@ -250,6 +268,31 @@ export class ApiClient {
    */
   unseal(body: Uint8Array): Promise<SealStatusResponse> {
     return this.json('POST', '/v1/sys/unseal', { encodedJson: body })
+  }
+
+  async lookupLease(id: string): Promise<LeaseInfo> {
+    return (await this.json<{ data: LeaseInfo }>('PUT', '/v1/sys/leases/lookup', { json: { lease_id: id } })).data
+  }
+
+  /** Names under `prefix` in the tree of lease IDs; directories end in '/'. */
+  async listLeases(prefix: string): Promise<string[]> {
+    const target = prefix === '' ? '/v1/sys/leases/lookup/' : apiPath('sys/leases/lookup/' + prefix)
+    return (await this.json<{ data: { keys: string[] } }>('GET', target + '?list=true')).data.keys
+  }
+
+  renewLease(id: string, increment?: string): Promise<RenewResponse> {
+    return this.json('PUT', '/v1/sys/leases/renew', {
+      json: { lease_id: id, ...(increment !== undefined && { increment }) },
+    })
+  }
+
+  async revokeLease(id: string): Promise<void> {
+    await this.json('PUT', '/v1/sys/leases/revoke', { json: { lease_id: id } })
+  }
+
+  /** Revokes every lease under `prefix`; `force` drops them without asking their backend. */
+  async revokeLeasePrefix(prefix: string, force = false): Promise<void> {
+    await this.json('PUT', apiPath(`sys/leases/${force ? 'revoke-force' : 'revoke-prefix'}/${prefix}`))
   }
 
   async rotate(): Promise<number> {

@@ -7,7 +7,8 @@ import { mountsJson } from '../backends/system-backend.js'
 import { normalizeMountPath } from '../core/paths.js'
 import { encodeFields, isFields, presentValue } from '../core/secret-data.js'
 import { wipe } from '../crypto/secure-key.js'
-import { invalid } from '../errors.js'
+import { invalid, notFound } from '../errors.js'
+import { leaseInfo, ttlOf } from '../format/lease.js'
 import type { KernelCache } from '../fs/kernel-cache.js'
 import type { Logger } from '../log.js'
 import { parseDuration } from './duration.js'
@@ -44,8 +45,8 @@ const json = (body: unknown, status = 200): ApiResponse => ({ status, body })
 function envelope(data: unknown, lease?: Lease): Record<string, unknown> {
   return {
     lease_id: lease?.id ?? '',
-    lease_duration: lease ? Math.max(0, Math.round((lease.expires.getTime() - Date.now()) / 1000)) : 0,
-    renewable: false,
+    lease_duration: lease ? ttlOf(lease) : 0,
+    renewable: lease?.renewable ?? false,
     data,
   }
 }
@@ -137,6 +138,10 @@ export class ApiHandler {
         const term = await this.#core.rotate()
         return json({ term, data: { term } })
       }
+      if (second === 'leases') return this.#leases(req, target, more)
+      // The routes of Vault's early days, as the seed's walkthrough uses them.
+      if (second === 'revoke' || second === 'revoke-prefix' || second === 'revoke-force' || second === 'renew')
+        return this.#leases(req, target, [second, ...more])
       if (second === 'health' && more.length === 0) {
         allow(m, 'GET', 'HEAD')
         const status = await this.#sealStatus()
@@ -202,6 +207,48 @@ export class ApiHandler {
         return noContent()
       }
     }
+  }
+
+  /**
+   * Vault's sys/leases routes: lookup (a body's lease_id; LIST lookup/PREFIX for the tree of IDs),
+   * renew and revoke (a body's lease_id or the ID in the path), revoke-prefix/PREFIX and
+   * revoke-force/PREFIX.
+   */
+  async #leases(req: ApiRequest, target: RequestTarget, segments: string[]): Promise<ApiResponse> {
+    const [action, ...rest] = segments
+    const inPath = rest.join('/')
+    const m = req.method
+    if (action === 'lookup' && (m === 'LIST' || (m === 'GET' && queryFlag(target.query, 'list')))) {
+      const prefix = inPath === '' ? '' : inPath + '/'
+      return json(envelope({ keys: this.#core.listLeases(prefix) }))
+    }
+    allow(m, 'PUT', 'POST')
+    const body = jsonObject(req)
+    const leaseId = () => {
+      const id = inPath || own(body, 'lease_id')
+      if (typeof id !== 'string' || id === '')
+        throw invalid('name the lease: lease_id in the body, or its ID in the path')
+      return id
+    }
+    switch (action) {
+      case 'lookup':
+        return json({ data: leaseInfo(this.#core.lookupLease(leaseId())) })
+      case 'renew': {
+        const given = own(body, 'increment')
+        const increment = given === undefined ? undefined : parseDuration(given, 'the increment')
+        const lease = await this.#core.renewLease(leaseId(), increment)
+        return json({ lease_id: lease.id, renewable: lease.renewable, lease_duration: ttlOf(lease), data: null })
+      }
+      case 'revoke':
+        await this.#core.revokeLease(leaseId())
+        return noContent()
+      case 'revoke-prefix':
+      case 'revoke-force':
+        if (inPath === '') throw invalid('name the prefix in the path, such as sys/leases/revoke-prefix/aws/creds')
+        await this.#core.revokeLeasePrefix(inPath, action === 'revoke-force')
+        return noContent()
+    }
+    throw notFound('no such lease operation; use lookup, renew, revoke, revoke-prefix or revoke-force')
   }
 
   async #mount(path: string, body: Record<string, unknown>): Promise<ApiResponse> {

@@ -230,6 +230,45 @@ async function runYargs(): Promise<void> {
       (y) => address(y).positional('path', { type: 'string', demandOption: true }),
       run(commands.delete),
     )
+    .command(
+      'revoke <lease-id>',
+      "Revoke a secret by its lease ID, as `read` printed it (today's form: secretfs lease revoke)",
+      (y) =>
+        address(y)
+          .positional('lease-id', { type: 'string', demandOption: true })
+          .option('prefix', { type: 'boolean', default: false, describe: 'Revoke every lease under this prefix' })
+          .option('force', {
+            type: 'boolean',
+            default: false,
+            describe: 'With --prefix: drop the leases without asking the backend (for an account that is gone)',
+          }),
+      run(() => import('./commands/revoke.js')),
+    )
+    .command(
+      'renew <lease-id> [increment]',
+      "Renew a lease: increment is seconds or a duration such as 1h (today's form: secretfs lease renew)",
+      (y) =>
+        format(address(y))
+          .positional('lease-id', { type: 'string', demandOption: true })
+          .positional('increment', { type: 'string' }),
+      run(() => import('./commands/renew.js')),
+    )
+    .command(
+      'lease <action> [id]',
+      'Leases: list PREFIX, lookup ID, renew ID [--increment T], revoke ID [--prefix [--force]]',
+      (y) =>
+        format(address(y))
+          .positional('action', { choices: ['list', 'lookup', 'renew', 'revoke'] as const, demandOption: true })
+          .positional('id', { type: 'string', describe: 'A lease ID, or a prefix for list and --prefix' })
+          .option('increment', { type: 'string', describe: 'renew: seconds or a duration such as 1h' })
+          .option('prefix', { type: 'boolean', default: false, describe: 'revoke: every lease under the prefix' })
+          .option('force', { type: 'boolean', default: false, describe: 'revoke --prefix: without asking the backend' })
+          .check((a) => {
+            if (a.action !== 'list' && !a.id) throw new Error(`lease ${a.action} needs a lease ID`)
+            return true
+          }),
+      run(() => import('./commands/lease.js')),
+    )
     .completion('completion', 'Print a shell completion script (bash or zsh): secretfs completion >> ~/.bashrc')
     .demandCommand(1, 'Name a command; see secretfs --help')
     .recommendCommands()

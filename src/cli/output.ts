@@ -19,7 +19,9 @@ export function fieldText(value: unknown): string {
 export function keyValueTable(rows: [string, unknown][]): string {
   const width = Math.max(3, ...rows.map(([k]) => k.length)) + 4
   const line = (k: string, v: string) => (k.padEnd(width) + v).trimEnd() + '\n'
-  return line('Key', 'Value') + line('---', '-----') + rows.map(([k, v]) => line(k, fieldText(v))).join('')
+  // Vault prints a null (an IAM user's security_token) as Go's <nil>.
+  const text = (v: unknown) => (v === null ? '<nil>' : fieldText(v))
+  return line('Key', 'Value') + line('---', '-----') + rows.map(([k, v]) => line(k, text(v))).join('')
 }
 
 /** Keys under a Keys header, as `vault list` prints them. */

@@ -1,81 +1,13 @@
 // Leases as a core subsystem: TTL rules, renew, revoke (one, prefix, forced), expiry that revokes
 // by itself and retries what fails, seal and unseal, a restart, and a lease that cannot be stored.
 import t from 'tap'
-import type { Backend, BackendFactory, Lease } from '../../src/backends/backend.js'
+import type { Lease } from '../../src/backends/backend.js'
 import { Core, builtinBackends } from '../../src/core/core.js'
 import { SYSTEM_LEASE_TTL } from '../../src/core/expiration.js'
-import { notFound } from '../../src/errors.js'
 import { MemoryStorage } from '../../src/storage/memory-storage.js'
 import { captureLog } from '../helpers/capture-log.js'
+import { cloud, upstream, type Upstream } from '../helpers/cloud-backend.js'
 import { kind } from '../helpers/error-match.js'
-
-interface Upstream {
-  /** Users that exist "in the cloud". */
-  users: Set<string>
-  revoked: string[]
-  /** Revocations of these users fail, as an unreachable API would. */
-  failing: Set<string>
-  recovered: number
-  /** The lease request each read makes. */
-  ttl: number
-  maxTtl: number
-  renewable: boolean
-  renewCap?: number
-}
-
-let serial = 0
-/** A backend whose every read of `creds/NAME` makes a user upstream and hands it out leased. */
-function cloud(up: Upstream): BackendFactory {
-  return () => {
-    const backend: Backend = {
-      async stat(p) {
-        const t0 = new Date(0)
-        if (p === '' || p === 'creds') return { kind: 'dir', size: 0, created: t0, modified: t0 }
-        return p.startsWith('creds/')
-          ? { kind: 'file', size: 1 << 20, created: t0, modified: t0, generated: true }
-          : undefined
-      },
-      async list() {
-        return []
-      },
-      async read(p) {
-        if (!p.startsWith('creds/')) throw notFound()
-        const user = `${p.slice(6)}-${++serial}`
-        up.users.add(user)
-        return {
-          value: Buffer.from(JSON.stringify({ user })),
-          created: new Date(),
-          modified: new Date(),
-          lease: { ttl: up.ttl, maxTtl: up.maxTtl, renewable: up.renewable, data: { user } },
-        }
-      },
-      async revoke(lease: Lease) {
-        const user = lease.data.user as string
-        if (up.failing.has(user)) throw new Error('the cloud is unreachable')
-        up.users.delete(user)
-        up.revoked.push(user)
-      },
-      ...(up.renewCap !== undefined && { renew: async (_l: Lease, ttl: number) => Math.min(ttl, up.renewCap!) }),
-      async recover() {
-        up.recovered++
-      },
-    }
-    return backend
-  }
-}
-
-function upstream(over: Partial<Upstream> = {}): Upstream {
-  return {
-    users: new Set(),
-    revoked: [],
-    failing: new Set(),
-    recovered: 0,
-    ttl: 0,
-    maxTtl: 0,
-    renewable: true,
-    ...over,
-  }
-}
 
 const unlock = { kind: 'key-file', key: Buffer.alloc(32, 7) } as const
 
@@ -104,7 +36,7 @@ t.test('a lease is stored with its read: id, TTL rules of backend, mount and sys
   await core.mount('aws', 'cloud')
   const { lease, value } = await core.read('aws/creds/deploy')
   t.match(lease!.id, /^aws\/creds\/deploy\/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
-  t.same(JSON.parse(Buffer.from(value).toString()), { user: lease!.data.user })
+  t.same(JSON.parse(Buffer.from(value).toString()), { user: lease!.data.user, security_token: null })
   t.equal(seconds(lease!), SYSTEM_LEASE_TTL, 'no TTL anywhere: the system default, 768h')
   t.equal(SYSTEM_LEASE_TTL, 768 * 3600)
   t.same(core.lookupLease(lease!.id).id, lease!.id)

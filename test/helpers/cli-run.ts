@@ -2,6 +2,7 @@
 // as a child process, asynchronously, with input and environment of the test's choosing.
 
 import { spawn } from 'node:child_process'
+import type { Core } from '../../src/core/core.js'
 import { startTestApi } from './api-fixture.js'
 import { cliCommand, type Scope } from './daemon.js'
 
@@ -39,8 +40,8 @@ export function runCli(
 }
 
 /** A control API in this process and a CLI runner pointed at it with SECRETFS_ADDR. */
-export async function withApi(t: Scope) {
-  const api = await startTestApi(t)
+export async function withApi(t: Scope, options: { core?: Core } = {}) {
+  const api = await startTestApi(t, options)
   const cli = (args: string[], input?: string | Buffer, env: NodeJS.ProcessEnv = {}) =>
     runCli(args, { env: { SECRETFS_ADDR: api.socketPath, ...env }, ...(input !== undefined && { input }) })
   return { api, cli }

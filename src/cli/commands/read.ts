@@ -3,6 +3,7 @@
 import { ApiError } from '../../api/api-client.js'
 import { connect } from '../address.js'
 import { CliError, ContextError } from '../cli-error.js'
+import { goDuration } from '../../format/lease.js'
 import { fieldText, keyValueTable, print, printJson, type Format } from '../output.js'
 
 export interface ReadArgs {
@@ -41,7 +42,7 @@ export async function run(args: ReadArgs): Promise<void> {
     if (secret.lease_id)
       rows.push(
         ['lease_id', secret.lease_id],
-        ['lease_duration', secret.lease_duration],
+        ['lease_duration', goDuration(secret.lease_duration)],
         ['lease_renewable', secret.renewable],
       )
     for (const key of Object.keys(secret.data).sort()) rows.push([key, secret.data[key]])
