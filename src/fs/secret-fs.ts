@@ -48,7 +48,14 @@ export class SecretFs {
   /** Counts seals: an open whose read began before one must not hand out what it read. */
   #seals = 0
   readonly #store: Store = async (path, value, source) => {
-    await this.#core.write(path, value, source)
+    try {
+      await this.#core.write(path, value, source)
+    } catch (e) {
+      // A program sees only EINVAL at close; the reason (a backend's message, which names fields,
+      // never values) goes to the log.
+      if (isKind(e, 'invalid')) this.#log.warn(`a write was refused: ${e.message}`)
+      throw e
+    }
     this.#handles.committed(path)
   }
 
