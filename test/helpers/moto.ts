@@ -5,13 +5,7 @@
 
 import { execFileSync, spawn } from 'node:child_process'
 import net from 'node:net'
-import {
-  CreateAccessKeyCommand,
-  CreateUserCommand,
-  IAMClient,
-  PutUserPolicyCommand,
-  type IAMClientConfig,
-} from '@aws-sdk/client-iam'
+import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam'
 import { STSClient } from '@aws-sdk/client-sts'
 
 /** What the helper needs of a tap test. */
@@ -93,7 +87,7 @@ export async function startMoto(t: Scope): Promise<Moto> {
   }
 
   const endpoint = `http://127.0.0.1:${port}`
-  const config = (keys: Keys): IAMClientConfig => ({ endpoint, region: 'us-east-1', credentials: keys, maxAttempts: 1 })
+  const config = (keys: Keys) => ({ endpoint, region: 'us-east-1', credentials: keys, maxAttempts: 1 })
   const bootstrap = new IAMClient(config({ accessKeyId: 'bootstrap', secretAccessKey: 'bootstrap' }))
   clients.push(bootstrap)
   await bootstrap.send(new CreateUserCommand({ UserName: 'admin' }))
