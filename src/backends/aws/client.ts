@@ -22,9 +22,12 @@ export const DEFAULT_TIMEOUTS: AwsTimeouts = { connect: 5_000, request: 30_000, 
 /** An AWS call that failed: `code` is AWS's error code ('NoSuchEntity'), or the network's. */
 export class AwsError extends SecretfsError {
   readonly code: string
-  constructor(code: string, message: string) {
+  /** AWS answered, and refused (a 4xx): the call did nothing. Otherwise it may have been done. */
+  readonly refused: boolean
+  constructor(code: string, message: string, refused = false) {
     super('upstream', message)
     this.code = code
+    this.refused = refused
   }
 }
 
@@ -93,7 +96,9 @@ export class AwsClients {
     if (err.$metadata !== undefined && typeof err.name === 'string' && err.name !== 'Error') {
       // The SDK names modelled errors 'NoSuchEntityException'; AWS's code is 'NoSuchEntity'.
       const code = typeof err.Code === 'string' ? err.Code : err.name.replace(/Exception$/, '')
-      return new AwsError(code, `AWS refused ${op}: ${code}${message ? ` (${message})` : ''}`)
+      const status = (err.$metadata as { httpStatusCode?: unknown }).httpStatusCode
+      const refused = typeof status === 'number' && status >= 400 && status < 500
+      return new AwsError(code, `AWS refused ${op}: ${code}${message ? ` (${message})` : ''}`, refused)
     }
     const code = typeof err.code === 'string' ? err.code : typeof err.name === 'string' ? err.name : 'Error'
     return new AwsError(code, `AWS could not be reached for ${op}: ${code}${message ? ` (${message})` : ''}`)

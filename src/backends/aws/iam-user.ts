@@ -69,20 +69,27 @@ export async function createIamUser(
   const username = iamUserName(roleName)
   const hide = [username, roleName]
   const walId = await putWal(storage, { kind: 'iam_user', username })
+  // A CreateUser that AWS refused made nothing; after any other failure, the user may exist.
+  let made = true
   try {
-    await aws.call(
-      'CreateUser',
-      (o) =>
-        aws.iam.send(
-          new CreateUserCommand({
-            UserName: username,
-            Path: role.user_path || '/',
-            PermissionsBoundary: role.permissions_boundary_arn || undefined,
-          }),
-          o,
-        ),
-      hide,
-    )
+    await aws
+      .call(
+        'CreateUser',
+        (o) =>
+          aws.iam.send(
+            new CreateUserCommand({
+              UserName: username,
+              Path: role.user_path || '/',
+              PermissionsBoundary: role.permissions_boundary_arn || undefined,
+            }),
+            o,
+          ),
+        hide,
+      )
+      .catch((e: unknown) => {
+        made = !(e instanceof AwsError && e.refused)
+        throw e
+      })
     for (const arn of role.policy_arns)
       await aws.call(
         'AttachUserPolicy',
@@ -140,7 +147,7 @@ export async function createIamUser(
     }
   } catch (e) {
     try {
-      await deleteIamUser(aws, username)
+      if (made) await deleteIamUser(aws, username)
       await deleteWal(storage, walId)
     } catch {
       // The record stays, and recover() deletes the user at the next unseal.
