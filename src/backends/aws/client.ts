@@ -109,7 +109,10 @@ export class AwsClients {
     let out = message
     for (const s of this.#secrets) if (s) out = out.split(s).join('[secret]')
     for (const s of hide) if (s) out = out.split(s).join('[name]')
-    out = out.replace(/[\x00-\x1f\x7f]+/g, ' ').trim()
+    out = out
+      .replace(/[\x00-\x1f\x7f]/g, ' ')
+      .replace(/ {2,}/g, ' ')
+      .trim()
     return out.length > 300 ? out.slice(0, 300) + '…' : out
   }
 }
