@@ -2,6 +2,7 @@
 // the front ends (the filesystem and the control API) by routing it to a backend.
 
 import type { Backend, BackendFactory, EntryInfo, Lease, LeaseRequest, ReadResult } from '../backends/backend.js'
+import { awsBackend } from '../backends/aws/backend.js'
 import { genericBackend } from '../backends/generic-backend.js'
 import { SystemBackend } from '../backends/system-backend.js'
 import { UnavailableBackend } from '../backends/unavailable-backend.js'
@@ -42,6 +43,7 @@ export const DEFAULT_MAX_VALUE_SIZE = 1 << 20
 
 export const builtinBackends: Readonly<Record<string, BackendFactory>> = {
   generic: genericBackend,
+  aws: awsBackend,
 }
 
 export interface CoreOptions {

@@ -1,0 +1,237 @@
+// iam_user credentials: an IAM user made for one read, with the role's policies, groups and tags,
+// and an access key; revoked by deleting all of it. A write-ahead record names the user before
+// it exists, so that a daemon that dies half-way leaves nothing that recover() cannot find.
+
+import {
+  AddUserToGroupCommand,
+  AttachUserPolicyCommand,
+  CreateAccessKeyCommand,
+  CreateUserCommand,
+  DeleteAccessKeyCommand,
+  DeleteUserCommand,
+  DeleteUserPolicyCommand,
+  DetachUserPolicyCommand,
+  ListAccessKeysCommand,
+  ListAttachedUserPoliciesCommand,
+  ListGroupsForUserCommand,
+  ListUserPoliciesCommand,
+  PutUserPolicyCommand,
+  RemoveUserFromGroupCommand,
+  TagUserCommand,
+} from '@aws-sdk/client-iam'
+import sodium from 'sodium-native'
+import type { StorageView } from '../../barrier/barrier.js'
+import type { ReadResult } from '../backend.js'
+import { AwsError, isNoSuchEntity, type AwsClients } from './client.js'
+import type { LeaseConfig } from './path-config-lease.js'
+import type { Role } from './path-roles.js'
+import { fieldsValue } from '../framework/present.js'
+import { deleteWal, putWal } from './wal.js'
+
+/** What revoking an IAM user's lease needs (never its secret key). */
+// A type, not an interface: it must fit LeaseData's index signature.
+export type IamUserLeaseData = {
+  kind: 'iam_user'
+  username: string
+  access_key_id: string
+  policy_name: string | null
+  policy_arns: string[]
+  groups: string[]
+}
+
+const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
+
+/** `n` random letters and digits, uniformly: bytes past the last whole multiple of 62 are drawn again. */
+export function randomAlnum(n: number): string {
+  let out = ''
+  const buf = Buffer.alloc(n * 2)
+  while (out.length < n) {
+    sodium.randombytes_buf(buf)
+    for (const b of buf) if (b < 248 && out.length < n) out += ALNUM[b % 62]
+  }
+  return out
+}
+
+/** Vault's user name, with our prefix: `secretfs-<role>-<unix time>-<random>`, in IAM's 64 characters. */
+export function iamUserName(roleName: string, now = Date.now()): string {
+  const role = roleName.replace(/[^a-zA-Z0-9+=,.@_-]/g, '_').slice(0, 23)
+  return `secretfs-${role}-${Math.floor(now / 1000)}-${randomAlnum(20)}`.slice(0, 64)
+}
+
+/** Makes an IAM user for `role` and an access key for it; undoes all of it if any step fails. */
+export async function createIamUser(
+  aws: AwsClients,
+  storage: StorageView,
+  roleName: string,
+  role: Role,
+  lease: LeaseConfig | undefined,
+): Promise<ReadResult> {
+  const username = iamUserName(roleName)
+  const hide = [username, roleName]
+  const walId = await putWal(storage, { kind: 'iam_user', username })
+  // A CreateUser that AWS refused made nothing; after any other failure, the user may exist.
+  let made = true
+  try {
+    await aws
+      .call(
+        'CreateUser',
+        (o) =>
+          aws.iam.send(
+            new CreateUserCommand({
+              UserName: username,
+              Path: role.user_path || '/',
+              PermissionsBoundary: role.permissions_boundary_arn || undefined,
+            }),
+            o,
+          ),
+        hide,
+      )
+      .catch((e: unknown) => {
+        made = !(e instanceof AwsError && e.refused)
+        throw e
+      })
+    for (const arn of role.policy_arns)
+      await aws.call(
+        'AttachUserPolicy',
+        (o) => aws.iam.send(new AttachUserPolicyCommand({ UserName: username, PolicyArn: arn }), o),
+        hide,
+      )
+    if (role.policy_document !== '')
+      await aws.call(
+        'PutUserPolicy',
+        (o) =>
+          aws.iam.send(
+            new PutUserPolicyCommand({
+              UserName: username,
+              PolicyName: roleName,
+              PolicyDocument: role.policy_document,
+            }),
+            o,
+          ),
+        hide,
+      )
+    for (const group of role.iam_groups)
+      await aws.call(
+        'AddUserToGroup',
+        (o) => aws.iam.send(new AddUserToGroupCommand({ UserName: username, GroupName: group }), o),
+        hide,
+      )
+    const tags = Object.entries(role.iam_tags).map(([Key, Value]) => ({ Key, Value }))
+    if (tags.length > 0)
+      await aws.call('TagUser', (o) => aws.iam.send(new TagUserCommand({ UserName: username, Tags: tags }), o), hide)
+    const created = await aws.call(
+      'CreateAccessKey',
+      (o) => aws.iam.send(new CreateAccessKeyCommand({ UserName: username }), o),
+      hide,
+    )
+    const key = created.AccessKey
+    if (!key?.AccessKeyId || !key.SecretAccessKey)
+      throw new AwsError('NoKey', 'AWS answered CreateAccessKey without a key')
+    const data: IamUserLeaseData = {
+      kind: 'iam_user',
+      username,
+      access_key_id: key.AccessKeyId,
+      policy_name: role.policy_document !== '' ? roleName : null,
+      policy_arns: role.policy_arns,
+      groups: role.iam_groups,
+    }
+    const now = new Date()
+    return {
+      value: fieldsValue({ access_key: key.AccessKeyId, secret_key: key.SecretAccessKey, security_token: null }),
+      created: now,
+      modified: now,
+      generated: true,
+      readOnly: true,
+      lease: { ttl: lease?.lease ?? 0, maxTtl: lease?.lease_max ?? 0, renewable: true, data },
+      leased: () => deleteWal(storage, walId),
+    }
+  } catch (e) {
+    try {
+      if (made) await deleteIamUser(aws, username)
+      await deleteWal(storage, walId)
+    } catch {
+      // The record stays, and recover() deletes the user at the next unseal.
+    }
+    throw e
+  }
+}
+
+/** Deletes the IAM user `username` and everything that keeps it from being deleted; a user already gone is success. */
+export async function deleteIamUser(aws: AwsClients, username: string): Promise<void> {
+  const hide = [username]
+  const UserName = username
+  let keys: string[]
+  try {
+    keys = await pages((Marker) =>
+      aws
+        .call('ListAccessKeys', (o) => aws.iam.send(new ListAccessKeysCommand({ UserName, Marker }), o), hide)
+        .then((r) => ({ items: (r.AccessKeyMetadata ?? []).map((k) => k.AccessKeyId ?? ''), ...r })),
+    )
+  } catch (e) {
+    if (isNoSuchEntity(e)) return
+    throw e
+  }
+  for (const AccessKeyId of keys)
+    await gone(
+      aws.call('DeleteAccessKey', (o) => aws.iam.send(new DeleteAccessKeyCommand({ UserName, AccessKeyId }), o), hide),
+    )
+  const inline = await pages((Marker) =>
+    aws
+      .call('ListUserPolicies', (o) => aws.iam.send(new ListUserPoliciesCommand({ UserName, Marker }), o), hide)
+      .then((r) => ({ items: r.PolicyNames ?? [], ...r })),
+  )
+  for (const PolicyName of inline)
+    await gone(
+      aws.call('DeleteUserPolicy', (o) => aws.iam.send(new DeleteUserPolicyCommand({ UserName, PolicyName }), o), hide),
+    )
+  const attached = await pages((Marker) =>
+    aws
+      .call(
+        'ListAttachedUserPolicies',
+        (o) => aws.iam.send(new ListAttachedUserPoliciesCommand({ UserName, Marker }), o),
+        hide,
+      )
+      .then((r) => ({ items: (r.AttachedPolicies ?? []).map((p) => p.PolicyArn ?? ''), ...r })),
+  )
+  for (const PolicyArn of attached)
+    await gone(
+      aws.call('DetachUserPolicy', (o) => aws.iam.send(new DetachUserPolicyCommand({ UserName, PolicyArn }), o), hide),
+    )
+  const groups = await pages((Marker) =>
+    aws
+      .call('ListGroupsForUser', (o) => aws.iam.send(new ListGroupsForUserCommand({ UserName, Marker }), o), hide)
+      .then((r) => ({ items: (r.Groups ?? []).map((g) => g.GroupName ?? ''), ...r })),
+  )
+  for (const GroupName of groups)
+    await gone(
+      aws.call(
+        'RemoveUserFromGroup',
+        (o) => aws.iam.send(new RemoveUserFromGroupCommand({ UserName, GroupName }), o),
+        hide,
+      ),
+    )
+  await gone(aws.call('DeleteUser', (o) => aws.iam.send(new DeleteUserCommand({ UserName }), o), hide))
+}
+
+/** Waits for a deletion; what is already gone is deleted. */
+async function gone(call: Promise<unknown>): Promise<void> {
+  try {
+    await call
+  } catch (e) {
+    if (!isNoSuchEntity(e)) throw e
+  }
+}
+
+/** Every item of a paginated IAM listing. */
+async function pages(
+  fetch: (marker: string | undefined) => Promise<{ items: string[]; IsTruncated?: boolean; Marker?: string }>,
+): Promise<string[]> {
+  const out: string[] = []
+  let marker: string | undefined
+  for (;;) {
+    const page = await fetch(marker)
+    out.push(...page.items.filter((i) => i !== ''))
+    if (!page.IsTruncated || !page.Marker) return out
+    marker = page.Marker
+  }
+}
