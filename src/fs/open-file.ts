@@ -3,7 +3,7 @@
 // processes all land. It is handed to the core whole on close or fsync, so the store never holds
 // half a write. Generated content (credentials, sys/ files) gets a file of its own per open.
 
-import { sealed, tooLarge } from '../errors.js'
+import { isKind, sealed, tooLarge } from '../errors.js'
 import type { MemoryBudget } from './memory-budget.js'
 
 /** The largest content a writer may build in memory; the core's own value limit applies at commit. */
@@ -43,6 +43,8 @@ export class OpenFile {
   /** Sealed: the content is zeroed and every access fails. */
   #dead = false
   #commitChain: Promise<unknown> = Promise.resolve()
+  /** The version the backend refused as invalid, and why. */
+  #refused: { version: number; error: unknown } | undefined
 
   /**
    * Takes ownership of `content` (a decrypted value, zeroed when the file is done with it); its
@@ -112,11 +114,16 @@ export class OpenFile {
       this.#alive()
       if (!this.dirty || this.orphaned) return
       const version = this.#version
+      // Content the backend refused is refused again at every close, without asking it again.
+      if (this.#refused?.version === version) throw this.#refused.error
       // A copy: writers may go on while the core works, and the core keeps no reference.
       const value = Buffer.from(this.#buffer.subarray(0, this.#length))
       try {
         await store(this.path, value, this)
         this.#committed = version
+      } catch (e) {
+        if (isKind(e, 'invalid')) this.#refused = { version, error: e }
+        throw e
       } finally {
         value.fill(0)
       }
