@@ -196,9 +196,7 @@ export class ApiClient {
       req.setTimeout(this.timeoutSeconds * 1000, () =>
         req.destroy(new DaemonTimeout(this.socketPath, this.timeoutSeconds)),
       )
-      req.on('error', (e: NodeJS.ErrnoException) =>
-        reject(e.code && e.code !== 'ECONNRESET' ? new DaemonUnreachable(this.socketPath, e.code) : e),
-      )
+      req.on('error', (e: NodeJS.ErrnoException) => reject(e.code ? new DaemonUnreachable(this.socketPath, e.code) : e))
       req.end(payload)
     })
   }

@@ -21,6 +21,10 @@ export function reportError(error: unknown, write: (text: string) => void = (s) 
   if (e instanceof DaemonUnreachable) {
     if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') {
       write(`Error: no secretfs daemon is running at ${e.socketPath}.\n${START_HINT}\n`)
+    } else if (e.code === 'ECONNRESET' || e.code === 'EPIPE') {
+      write(
+        `${lead}the daemon at ${e.socketPath} closed the connection without answering: it may have stopped (see its log).\n`,
+      )
     } else if (e.code === 'EACCES' || e.code === 'EPERM') {
       write(`Error: permission denied on ${e.socketPath}: the daemon there belongs to another user.\n`)
     } else {
