@@ -49,8 +49,8 @@ export class AwsBackend extends PathBackend {
   async renew(lease: Lease, ttl: number): Promise<number> {
     if (lease.data.kind !== 'iam_user') throw unsupported('STS credentials cannot be renewed: read new ones')
     // As Vault: an IAM user's lease renews to config/lease's lease at most.
-    const lease_ = (await readLeaseConfig(this.#state.storage))?.data.lease ?? 0
-    return lease_ > 0 ? Math.min(ttl, lease_) : ttl
+    const max = (await readLeaseConfig(this.#state.storage))?.data.lease ?? 0
+    return max > 0 ? Math.min(ttl, max) : ttl
   }
 
   /** Deletes every IAM user a write-ahead record names (and its keys, policies and groups), then the record. */
