@@ -87,11 +87,15 @@ t.test('hostile names are ordinary mount paths and secret names', async (t) => {
 t.test('sys/ has its files and no others', async (t) => {
   const core = await Core.dev()
   t.teardown(() => core.close())
-  for (const name of [...HOSTILE, 'mounts/x']) {
+  for (const name of [...HOSTILE, 'mounts/x', ...HOSTILE.map((n) => `leases/${n}`)]) {
     t.equal(await core.stat(`sys/${name}`), undefined, `stat sys/${name}`)
     await t.rejects(core.read(`sys/${name}`), kind('not-found'), `read sys/${name}`)
   }
-  t.same(await core.list('sys/'), ['health', 'mounts', 'mounts.json', 'seal-status'])
+  t.same(await core.list('sys/'), ['health', 'leases/', 'mounts', 'mounts.json', 'seal-status'])
+  for (const name of HOSTILE) {
+    t.throws(() => core.lookupLease(name), kind('not-found'), `lease ${name}`)
+    t.same(core.listLeases(`${name}/`), [], `leases under ${name}`)
+  }
 })
 
 t.test('a store whose table names a type this build lacks still unseals; that mount is unavailable', async (t) => {

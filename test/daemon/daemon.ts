@@ -8,7 +8,7 @@ import { Daemon } from '../../src/daemon/daemon.js'
 import { isMounted } from '../../src/daemon/mountpoint.js'
 import { coreWith } from '../helpers/api-fixture.js'
 import { captureLog } from '../helpers/capture-log.js'
-import { cliCommand, sh, startDaemon, tempDir } from '../helpers/daemon.js'
+import { cliCommand, realStore, sh, startDaemon, tempDir } from '../helpers/daemon.js'
 import { fdDriver } from '../helpers/fd-driver.js'
 import { watchSecureMemory } from '../helpers/secure-memory.js'
 
@@ -30,11 +30,8 @@ t.test('SIGINT also stops it cleanly', async (t) => {
 })
 
 t.test('a real store: initialised on first start, unsealed from a key file, kept across restarts', async (t) => {
-  const dir = await tempDir(t)
+  const { dir, args, mountpoint } = await realStore(t, 5)
   const data = path.join(dir, 'data')
-  await fs.writeFile(path.join(dir, 'key'), Buffer.alloc(32, 5), { mode: 0o600 })
-  const args = ['--data', data, '--key-file', path.join(dir, 'key')]
-  const mountpoint = path.join(dir, 'mnt')
   const first = await startDaemon(t, { args, mountpoint })
   t.match(first.stderr(), /initialised a new store/)
   t.equal((await sh('mkdir -p secret/a && echo durable > secret/a/b', { cwd: mountpoint })).code, 0)

@@ -1,6 +1,6 @@
 // Test helper: an HTTP proxy in front of an AWS-compatible server (moto) that sees each call's
 // Action and can forward it, answer it with an error of its own, or hold it forever (the daemon
-// is killed meanwhile). Closed in teardown.
+// is killed meanwhile), or forward it late. Closed in teardown.
 
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -10,6 +10,8 @@ export type Verdict =
   | 'forward'
   /** Never answered: for a crash mid-way. */
   | 'hold'
+  /** Forwarded after a wait: a slow AWS. */
+  | { delayMs: number }
   | { status: number; code: string; message: string }
 
 export interface AwsProxy {
@@ -36,6 +38,10 @@ export async function startAwsProxy(t: Scope, upstream: string): Promise<AwsProx
         held.add(res)
         return
       }
+      if (typeof verdict === 'object' && 'delayMs' in verdict) {
+        setTimeout(() => forward(req, res, body), verdict.delayMs)
+        return
+      }
       if (verdict !== 'forward') {
         res.writeHead(verdict.status, { 'Content-Type': 'text/xml' })
         res.end(
@@ -43,17 +49,20 @@ export async function startAwsProxy(t: Scope, upstream: string): Promise<AwsProx
         )
         return
       }
-      const out = http.request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-        (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers)
-          up.pipe(res)
-        },
-      )
-      out.on('error', () => res.destroy())
-      out.end(body)
+      forward(req, res, body)
     })
   })
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => {
+    const out = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers)
+        up.pipe(res)
+      },
+    )
+    out.on('error', () => res.destroy())
+    out.end(body)
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   proxy.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   t.teardown(async () => {

@@ -88,6 +88,17 @@ export interface DaemonOptions {
   timeoutMs?: number
 }
 
+/**
+ * A daemon with a real store: the `server` arguments (a data directory and a key file of 32
+ * `keyByte`s, mode 0600) and a mountpoint, in a fresh directory. Start it, stop it, start it again.
+ */
+export async function realStore(t: Scope, keyByte = 1): Promise<{ dir: string; args: string[]; mountpoint: string }> {
+  const dir = await tempDir(t)
+  const key = path.join(dir, 'key')
+  await fs.writeFile(key, Buffer.alloc(32, keyByte), { mode: 0o600 })
+  return { dir, args: ['--data', path.join(dir, 'data'), '--key-file', key], mountpoint: path.join(dir, 'mnt') }
+}
+
 /** Starts `secretfs server` as a child process. Teardown stops it and unmounts. */
 export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promise<DaemonProcess> {
   const mountpoint = options.mountpoint === false ? '' : (options.mountpoint ?? path.join(await tempDir(t), 'mnt'))

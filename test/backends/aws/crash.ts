@@ -1,14 +1,14 @@
 // Crash safety, as Vault's write-ahead log for IAM: the daemon is killed (kill -9) after AWS made
 // the IAM user and before its access key, and the next start deletes the half-made user. Also the
-// failures a user meets through the CLI: wrong root keys and an AWS that is gone, each a clear
-// error within a bounded time, with nothing half made.
+// failures a user meets through the CLI: wrong root keys, throttling and an AWS that is gone, each
+// a clear error within a bounded time, with nothing half made; and a slow AWS that a cat waits for.
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { ListUsersCommand } from '@aws-sdk/client-iam'
 import { startAwsProxy } from '../../helpers/aws-proxy.js'
 import { runCli } from '../../helpers/cli-run.js'
-import { startDaemon, tempDir, type DaemonProcess } from '../../helpers/daemon.js'
+import { realStore, sh, startDaemon, tempDir, type DaemonProcess } from '../../helpers/daemon.js'
 import { haveMoto, startMoto } from '../../helpers/moto.js'
 
 if (!haveMoto(t)) process.exit(0)
@@ -32,10 +32,7 @@ async function users(): Promise<string[]> {
 const cliOf = (d: DaemonProcess) => (args: string[]) => runCli(args, { env: { SECRETFS_ADDR: d.socketPath } })
 
 t.test('kill -9 between CreateUser and CreateAccessKey: the next start deletes the user', async (t) => {
-  const dir = await tempDir(t)
-  await fs.writeFile(path.join(dir, 'key'), Buffer.alloc(32, 6), { mode: 0o600 })
-  const args = ['--data', path.join(dir, 'data'), '--key-file', path.join(dir, 'key')]
-  const mountpoint = path.join(dir, 'mnt')
+  const { args, mountpoint } = await realStore(t, 6)
   const first = await startDaemon(t, { args, mountpoint })
   const cli = cliOf(first)
   await cli(['mount', 'aws'])
@@ -102,4 +99,50 @@ t.test('wrong root keys, an unknown policy ARN, AWS gone: clear errors, nothing 
   t.ok(Date.now() - started < 60_000, 'well within the client timeout')
   t.match(d.stderr(), /request failed/, 'the daemon logged it')
   t.notOk(d.stderr().includes(moto.admin.secretAccessKey), 'no secret key in the log')
+})
+
+t.test('throttling: retried as max_retries allows, else a clear error and no user left', async (t) => {
+  const d = await startDaemon(t)
+  const cli = cliOf(d)
+  await cli(['mount', 'aws'])
+  await cli(['write', 'aws/roles/deploy', `policy=@${policyFile}`])
+  let throttled = 0
+  proxy.decide = (action) =>
+    action === 'CreateAccessKey' && throttled++ < 2
+      ? { status: 400, code: 'Throttling', message: 'Rate exceeded' }
+      : 'forward'
+  t.teardown(() => (proxy.decide = () => 'forward'))
+
+  await cli(['write', 'aws/config/root', ...rootArgs({ iam_endpoint: proxy.endpoint, max_retries: '0' })])
+  const refused = await cli(['read', 'aws/creds/deploy'])
+  t.equal(refused.code, 1)
+  t.match(
+    refused.stderr,
+    /^Error reading aws\/creds\/deploy: AWS refused CreateAccessKey: Throttling \(Rate exceeded\)/,
+  )
+  t.same(await users(), [], 'the user made before the refusal was deleted')
+
+  throttled = 0
+  await cli(['write', 'aws/config/root', ...rootArgs({ iam_endpoint: proxy.endpoint, max_retries: '3' })])
+  const read = await cli(['read', 'aws/creds/deploy', '--format', 'json'])
+  t.equal(read.code, 0, read.stderr)
+  t.equal(throttled, 3, 'two refusals, then the retry that worked')
+  t.equal((await users()).length, 1)
+  await cli(['revoke', '--prefix', 'aws/'])
+  t.same(await users(), [])
+})
+
+t.test('a slow AWS: the open that mints waits for it, and cat gets the whole credential', async (t) => {
+  const d = await startDaemon(t)
+  const cli = cliOf(d)
+  await cli(['mount', 'aws'])
+  await cli(['write', 'aws/config/root', ...rootArgs({ iam_endpoint: proxy.endpoint })])
+  await cli(['write', 'aws/roles/deploy', `policy=@${policyFile}`])
+  proxy.decide = (action) => (action === 'CreateAccessKey' ? { delayMs: 4000 } : 'forward')
+  t.teardown(() => (proxy.decide = () => 'forward'))
+  const cat = await sh('cat aws/creds/deploy', { cwd: d.mountpoint })
+  t.equal(cat.code, 0, cat.stderr)
+  t.match(JSON.parse(cat.stdout), { access_key: /^AKIA/, lease_id: /^aws\/creds\/deploy\// })
+  await cli(['revoke', '--prefix', 'aws/'])
+  t.same(await users(), [])
 })

@@ -8,7 +8,7 @@ import t from 'tap'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { ListUsersCommand } from '@aws-sdk/client-iam'
 import { runCli } from '../../helpers/cli-run.js'
-import { sh, startDaemon, tempDir, type DaemonProcess } from '../../helpers/daemon.js'
+import { realStore, sh, startDaemon, tempDir, type DaemonProcess } from '../../helpers/daemon.js'
 import { haveMoto, startMoto, type Moto } from '../../helpers/moto.js'
 
 if (!haveMoto(t)) process.exit(0)
@@ -72,6 +72,11 @@ t.test('the page, word for word, with the CLI', async (t) => {
   t.match(shown.stdout, new RegExp(`^access_key +${moto.admin.accessKeyId}$`, 'm'))
   t.notOk(shown.stdout.includes(moto.admin.secretAccessKey), 'the secret key never comes back out')
   t.notMatch(shown.stdout, /secret_key/)
+
+  const bad = await cli(['write', 'aws/roles/bad', 'credential_type=root_user', 'policy_document={}'])
+  t.equal(bad.code, 1)
+  t.match(bad.stderr, /^Error writing aws\/roles\/bad: .*credential_type/, 'the CLI gives the reason')
+  t.equal((await cli(['list', 'aws/roles'])).stderr, 'No entries found at aws/roles\n', 'nothing stored')
 
   const role = await cli(['write', 'aws/roles/deploy', `policy=@${policyFile}`])
   t.same([role.code, role.stdout], [0, 'Success! Data written to: aws/roles/deploy\n'])
@@ -177,10 +182,7 @@ t.test('expiry deletes the user; unmount deletes every user', async (t) => {
 })
 
 t.test('a restart revokes what expired while the daemon was down', async (t) => {
-  const dir = await tempDir(t)
-  await fs.writeFile(path.join(dir, 'key'), Buffer.alloc(32, 4), { mode: 0o600 })
-  const args = ['--data', path.join(dir, 'data'), '--key-file', path.join(dir, 'key')]
-  const mountpoint = path.join(dir, 'mnt')
+  const { args, mountpoint } = await realStore(t, 4)
   const first = await startDaemon(t, { args, mountpoint })
   const cli = cliOf(first)
   await cli(['mount', 'aws'])
