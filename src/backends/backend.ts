@@ -65,8 +65,17 @@ export interface Lease {
   revokeAttempts?: number
 }
 
+/** The lease subsystem, as a backend may use it for secrets it hands out outside a leased read. */
+export interface LeaseAccess {
+  /** Gives what the backend made for `path` (within the mount) a lease, as a leased read would. */
+  register(path: string, request: LeaseRequest): Promise<Lease>
+  /** Revokes one of this mount's leases now (through the backend's revoke). */
+  revoke(id: string): Promise<void>
+}
+
 export interface BackendContext {
   storage: StorageView
+  leases: LeaseAccess
   /** The mount's table entry, as it is now (its path changes on remount). */
   mount(): Readonly<MountEntry>
   /** The largest value a write may store, in bytes. */
@@ -97,6 +106,8 @@ export interface Backend {
    * next unseal.
    */
   recover?(): Promise<void>
+  /** The backend is dropped (seal, unmount): it zeroes any secret it keeps in memory. */
+  close?(): void
 }
 
 export type BackendFactory = (ctx: BackendContext) => Backend

@@ -152,6 +152,7 @@ export class Core {
 
   seal(): void {
     this.#leases.stop()
+    for (const { backend } of this.#router.routes()) backend.close?.()
     this.#router.clear()
     const wasUnsealed = !this.barrier.sealed
     this.barrier.seal()
@@ -225,6 +226,7 @@ export class Core {
         throw busy("deleting the mount's data failed; it stays mounted", { cause: e })
       }
       this.#router.remove(mountPath)
+      route.backend.close?.()
       this.log.info(`unmounted a ${route.entry.type} backend`)
       this.#emit({ kind: 'removed', path: announced(mountPath) })
     })
@@ -447,6 +449,11 @@ export class Core {
     if (!factory) throw invalid('unknown backend type')
     return factory({
       storage: new BarrierView(this.barrier, dataPrefix(entry)),
+      leases: {
+        register: (path, request) => this.#leases.register(entry, path, request),
+        // Only the mount's own leases: their IDs start with its path.
+        revoke: async (id) => (id.startsWith(entry.path) ? this.#leases.revoke(id) : undefined),
+      },
       mount: () => entry,
       maxValueSize: this.#maxValueSize,
     })

@@ -3,7 +3,7 @@
 // list never make any.
 
 import { invalid, notFound } from '../../errors.js'
-import type { EntryInfo } from '../backend.js'
+import type { EntryInfo, ReadResult } from '../backend.js'
 import type { PathSpec } from '../framework/path-backend.js'
 import { createIamUser } from './iam-user.js'
 import { readLeaseConfig } from './path-config-lease.js'
@@ -30,6 +30,25 @@ function credentialType(role: Role, via: Via): CredentialType {
 
 const serves = (role: Role, via: Via) => via === 'creds' || isSts(role)
 
+/** New credentials for the role `name`, as a read of `via`/NAME makes them, with their lease request. */
+export async function mintCredentials(state: AwsState, name: string, via: Via): Promise<ReadResult> {
+  const entry = await readRole(state.storage, name)
+  if (!entry) throw notFound('no such role: write roles/NAME first')
+  const role = entry.data
+  const type = credentialType(role, via)
+  const aws = await state.clients()
+  switch (type) {
+    case 'iam_user':
+      return createIamUser(aws, state.storage, name, role, (await readLeaseConfig(state.storage))?.data)
+    case 'assumed_role':
+      return assumeRole(aws, name, role)
+    case 'federation_token':
+      return federationToken(aws, role)
+    case 'session_token':
+      return sessionToken(aws, role)
+  }
+}
+
 export function credsPath(state: AwsState, via: Via): PathSpec {
   return {
     pattern: `${via}/:name`,
@@ -40,23 +59,7 @@ export function credsPath(state: AwsState, via: Via): PathSpec {
       const { created, modified } = entry
       return { kind: 'file', size: GENERATED_SIZE, created, modified, generated: true, readOnly: true }
     },
-    async read({ name }) {
-      const entry = await readRole(state.storage, name!)
-      if (!entry) throw notFound('no such role: write roles/NAME first')
-      const role = entry.data
-      const type = credentialType(role, via)
-      const aws = await state.clients()
-      switch (type) {
-        case 'iam_user':
-          return createIamUser(aws, state.storage, name!, role, (await readLeaseConfig(state.storage))?.data)
-        case 'assumed_role':
-          return assumeRole(aws, name!, role)
-        case 'federation_token':
-          return federationToken(aws, role)
-        case 'session_token':
-          return sessionToken(aws, role)
-      }
-    },
+    read: ({ name }) => mintCredentials(state, name!, via),
     async names() {
       const out: string[] = []
       for (const name of await roleNames(state.storage)) {
