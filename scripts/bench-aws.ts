@@ -5,20 +5,13 @@
 // trips cost the same for any file, so the ratio over it is what minting costs over the SDK.
 // Needs moto_server on PATH and FUSE.
 // Run: npm run build && node dist/scripts/bench-aws.js [--rounds 30]
-import { execFile, spawn } from 'node:child_process'
-import fs from 'node:fs'
-import os from 'node:os'
+import { spawn } from 'node:child_process'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import { CreateAccessKeyCommand, CreateUserCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam'
 import { startMoto } from '../test/helpers/moto.js'
+import { median, msSince, startDevDaemon } from './lib/dev-daemon.js'
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 30
-const here = path.dirname(fileURLToPath(import.meta.url))
-const repo = import.meta.url.endsWith('.ts') ? path.resolve(here, '..') : path.resolve(here, '../..')
-const cli = path.join(repo, 'dist/src/cli/main.js')
-const run = promisify(execFile)
 const POLICY = JSON.stringify({
   Version: '2012-10-17',
   Statement: [{ Effect: 'Allow', Action: 'ec2:*', Resource: '*' }],
@@ -27,38 +20,9 @@ const POLICY = JSON.stringify({
 const cleanups: (() => unknown)[] = []
 const scope = { teardown: (fn: () => unknown) => void cleanups.unshift(fn), plan: () => {} }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
-const ms = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e6
-
-async function main(): Promise<void> {
-  const moto = await startMoto(scope)
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'secretfs-bench-'))
-  cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }))
-  const mnt = path.join(dir, 'mnt')
-  const env = { ...process.env, SECRETFS_ADDR: path.join(dir, 'api', 'secretfs.sock') }
-  const daemon = spawn(process.execPath, [cli, 'server', '--dev', '--mountpoint', mnt], { env, stdio: 'pipe' })
-  cleanups.unshift(
-    () =>
-      new Promise((resolve) => {
-        daemon.once('exit', resolve)
-        daemon.kill('SIGTERM')
-      }),
-  )
-  await new Promise<void>((resolve, reject) => {
-    let out = ''
-    daemon.stdout.on('data', (d: Buffer) => (out += d.toString()) && /stop it with/.test(out) && resolve())
-    daemon.once('exit', () => reject(new Error('the daemon exited before mounting')))
-  })
-  const secretfs = (...args: string[]) => run(process.execPath, [cli, ...args], { env })
-  await secretfs('mount', 'aws')
-  await secretfs('write', 'aws/config/root', ...Object.entries(moto.rootConfig).map(([k, v]) => `${k}=${v}`))
-  await secretfs('write', 'aws/roles/deploy', 'credential_type=iam_user', `policy_document=${POLICY}`)
-
-  // `cat` run by one long-lived shell, so that what is timed is cat and the mount, not the cost
-  // of starting a process from Node. The floor: the same cat of a stored secret.
-  await secretfs('write', 'secret/static', 'value=x')
+/** `cat` run by one long-lived shell, so that what is timed is cat and the mount, not Node starting a process. */
+function catter(): { cat(file: string): Promise<string>; stop(): void } {
   const shell = spawn('bash', ['-c', 'while IFS= read -r f; do cat "$f"; printf "\\0"; done'], { stdio: 'pipe' })
-  cleanups.unshift(() => shell.kill())
   let pending: ((out: string) => void) | undefined
   let buffered = ''
   shell.stdout.on('data', (d: Buffer) => {
@@ -70,45 +34,59 @@ async function main(): Promise<void> {
       pending(out)
     }
   })
-  const cat = (file: string) =>
-    new Promise<string>((resolve) => {
-      pending = resolve
-      shell.stdin.write(file + '\n')
-    })
-  const catTimes: number[] = []
-  const sdkTimes: number[] = []
-  const staticTimes: number[] = []
+  return {
+    cat: (file) =>
+      new Promise<string>((resolve) => {
+        pending = resolve
+        shell.stdin.write(file + '\n')
+      }),
+    stop: () => shell.kill(),
+  }
+}
+
+async function main(): Promise<void> {
+  const moto = await startMoto(scope)
+  const d = await startDevDaemon()
+  cleanups.unshift(() => d.stop())
+  await d.secretfs('mount', 'aws')
+  await d.secretfs('write', 'aws/config/root', ...Object.entries(moto.rootConfig).map(([k, v]) => `${k}=${v}`))
+  await d.secretfs('write', 'aws/roles/deploy', 'credential_type=iam_user', `policy_document=${POLICY}`)
+  await d.secretfs('write', 'secret/static', 'value=x')
+  const { cat, stop } = catter()
+  cleanups.unshift(stop)
+
+  const creds: number[] = []
+  const sdk: number[] = []
+  const floor: number[] = []
   for (let i = 0; i < rounds; i++) {
     let start = process.hrtime.bigint()
-    await cat(path.join(mnt, 'secret/static'))
-    staticTimes.push(ms(start))
+    await cat(path.join(d.mountpoint, 'secret/static'))
+    floor.push(msSince(start))
 
     start = process.hrtime.bigint()
-    const stdout = await cat(path.join(mnt, 'aws/creds/deploy'))
-    catTimes.push(ms(start))
-    if (!JSON.parse(stdout).access_key) throw new Error('cat printed no credentials')
+    const out = await cat(path.join(d.mountpoint, 'aws/creds/deploy'))
+    creds.push(msSince(start))
+    if (!JSON.parse(out).access_key) throw new Error('cat printed no credentials')
 
     start = process.hrtime.bigint()
     const user = `direct-${i}-${Date.now()}`
     await moto.iam.send(new CreateUserCommand({ UserName: user }))
     await moto.iam.send(new PutUserPolicyCommand({ UserName: user, PolicyName: 'p', PolicyDocument: POLICY }))
     await moto.iam.send(new CreateAccessKeyCommand({ UserName: user }))
-    sdkTimes.push(ms(start))
+    sdk.push(msSince(start))
   }
-  await secretfs('revoke', '--prefix', 'aws/')
-  const creds = median(catTimes)
-  const sdk = median(sdkTimes)
-  const floor = median(staticTimes)
+  await d.secretfs('revoke', '--prefix', 'aws/')
+  const [c, s, f] = [median(creds), median(sdk), median(floor)]
   console.log(
     JSON.stringify(
       {
         rounds,
-        cold_cat_creds_ms: +creds.toFixed(2),
-        sdk_direct_ms: +sdk.toFixed(2),
-        ratio: +(creds / sdk).toFixed(2),
-        cat_static_secret_ms: +floor.toFixed(2),
+        cold_cat_creds_ms: +c.toFixed(2),
+        sdk_direct_ms: +s.toFixed(2),
+        ratio: +(c / s).toFixed(2),
+        cat_static_secret_ms: +f.toFixed(2),
         // What minting adds to a cat, against the SDK's calls: the backend's share of the ratio.
-        ratio_over_static_cat: +((creds - floor) / sdk).toFixed(2),
+        ratio_over_static_cat: +((c - f) / s).toFixed(2),
       },
       null,
       2,
