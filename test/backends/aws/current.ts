@@ -10,6 +10,9 @@ import t from 'tap'
 import { ListUsersCommand } from '@aws-sdk/client-iam'
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts'
 import { fromProcess } from '@aws-sdk/credential-provider-process'
+import { Core } from '../../../src/core/core.js'
+import { encodeFields } from '../../../src/core/secret-data.js'
+import { MemoryStorage } from '../../../src/storage/memory-storage.js'
 import { runCli } from '../../helpers/cli-run.js'
 import { sh, startDaemon, tempDir } from '../../helpers/daemon.js'
 import { haveMoto, startMoto } from '../../helpers/moto.js'
@@ -196,4 +199,31 @@ t.test("an STS role's current credential: the same files, with a session token",
     unknown
   >
   t.equal(again.Expiration, process.Expiration, 'served again, not made again')
+})
+
+t.test('held in memory only: a seal lets it go, and the next read after unseal makes a new one', async (t) => {
+  await cli(['revoke', '--prefix', 'aws/'])
+  const unlock = { kind: 'key-file', key: Buffer.alloc(32, 8) } as const
+  const core = new Core({ storage: new MemoryStorage() })
+  await core.initialize(unlock)
+  await core.unseal(unlock)
+  t.teardown(() => core.close())
+  await core.mount('aws', 'aws')
+  await core.write('aws/config/root', encodeFields(moto.rootConfig))
+  await core.write('aws/roles/deploy', encodeFields({ credential_type: 'iam_user', policy_document: policy }))
+  const key = async () =>
+    (
+      JSON.parse(Buffer.from((await core.read('aws/current/deploy/credential_process')).value).toString()) as {
+        AccessKeyId: string
+      }
+    ).AccessKeyId
+  const first = await key()
+  t.equal(await key(), first)
+  core.seal()
+  await core.unseal(unlock)
+  const second = await key()
+  t.not(second, first, 'not kept across a seal')
+  t.equal((await users()).length, 2, 'the first lives on until its lease ends')
+  await core.revokeLeasePrefix('aws/')
+  t.same(await users(), [])
 })
