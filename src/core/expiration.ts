@@ -82,9 +82,9 @@ export class Expiration {
   readonly #concurrency: number
   readonly #held = new Map<string, Held>()
   readonly #timers: TimerHeap
-  /** Leases waiting for a revocation slot, and how many revocations are running. */
-  #queue: Held[] = []
+  /** How many revocations are running, and those waiting for a slot. */
   #running = 0
+  #waiting: (() => void)[] = []
   /** Bumped at each seal: work begun before it must not touch what comes after. */
   #generation = 0
   /** Deletions made within one turn of the event loop, written as one batch. */
@@ -171,7 +171,9 @@ export class Expiration {
     this.#generation++
     this.#timers.clear()
     this.#held.clear()
-    this.#queue = []
+    this.#running = 0
+    // Waiters wake to find the generation changed, and give up.
+    for (const wake of this.#waiting.splice(0)) wake()
     const deletes = this.#deletes
     this.#deletes = []
     for (const d of deletes) d.done(sealed())
@@ -333,41 +335,26 @@ export class Expiration {
 
   /** Expired leases: each is revoked in its turn, and retried with backoff when that fails. */
   #expired(ids: string[]): void {
+    const generation = this.#generation
     for (const id of ids) {
       const held = this.#held.get(id)
-      if (held) this.#queue.push(held)
-    }
-    this.#pump()
-  }
-
-  #pump(): void {
-    while (this.#running < this.#concurrency && this.#queue.length > 0) {
-      const held = this.#queue.shift()!
-      if (this.#held.get(held.lease.id) !== held) continue
-      const generation = this.#generation
-      this.#running++
-      this.#revoke(held)
-        .catch((e: unknown) => {
-          if (generation !== this.#generation || this.#held.get(held.lease.id) !== held) return
-          const attempts = held.lease.revokeAttempts ?? 1
-          const wait = Math.min(FIRST_RETRY_MS * 2 ** (attempts - 1), LAST_RETRY_MS)
-          this.#log.warn(
-            `revoking an expired lease failed (attempt ${attempts}); retrying in ${Math.round(wait / 1000)}s: ${messageOf(e)}`,
-          )
-          this.#timers.schedule(held.lease.id, this.#now() + wait)
-        })
-        .finally(() => {
-          if (generation !== this.#generation) return
-          this.#running--
-          this.#pump()
-        })
+      if (!held) continue
+      void this.#slot(() => this.#revoke(held)).catch((e: unknown) => {
+        if (generation !== this.#generation || this.#held.get(held.lease.id) !== held) return
+        const attempts = held.lease.revokeAttempts ?? 1
+        const wait = Math.min(FIRST_RETRY_MS * 2 ** (attempts - 1), LAST_RETRY_MS)
+        this.#log.warn(
+          `revoking an expired lease failed (attempt ${attempts}); retrying in ${Math.round(wait / 1000)}s: ${messageOf(e)}`,
+        )
+        this.#timers.schedule(held.lease.id, this.#now() + wait)
+      })
     }
   }
 
-  /** Runs `work` when fewer than the concurrency limit of revocations are running. */
+  /** Runs `work` once fewer than the concurrency limit of revocations are running, in turn. */
   async #slot<T>(work: () => Promise<T>): Promise<T> {
     const generation = this.#generation
-    while (this.#running >= this.#concurrency) await new Promise((r) => setTimeout(r, 5))
+    if (this.#running >= this.#concurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve))
     if (generation !== this.#generation) throw sealed()
     this.#running++
     try {
@@ -375,7 +362,7 @@ export class Expiration {
     } finally {
       if (generation === this.#generation) {
         this.#running--
-        this.#pump()
+        this.#waiting.shift()?.()
       }
     }
   }
