@@ -107,7 +107,10 @@ export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promis
   if (mountpoint) args.push('--mountpoint', mountpoint)
   // Each daemon gets its own socket, so that tests never meet at the default one.
   const socketPath = options.env?.SECRETFS_ADDR ?? path.join(await tempDir(t, 'secretfs-sock-'), 'api', 'secretfs.sock')
-  const [file, ...argv] = [...(options.runThrough ?? []), cli.file, ...args]
+  // A daemon of a test that is killed (a tap timeout) gets SIGTERM, so it unmounts; one run as
+  // another user is stopped by teardown only (a change of uid clears the parent-death signal).
+  const through = options.runThrough ?? ['/usr/bin/setpriv', '--pdeathsig', 'TERM']
+  const [file, ...argv] = [...through, cli.file, ...args]
   const child = spawn(file!, argv, {
     env: { ...process.env, ...cli.env, SECRETFS_ADDR: socketPath, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -58,10 +58,15 @@ export function haveMoto(t: Scope): boolean {
 
 export async function startMoto(t: Scope): Promise<Moto> {
   const port = await freePort()
-  const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
-    env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: String(BOOTSTRAP_REQUESTS) },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
+  // setpriv --pdeathsig: moto stops with the test even when the test is killed (a tap timeout).
+  const child = spawn(
+    '/usr/bin/setpriv',
+    ['--pdeathsig', 'TERM', 'moto_server', '-H', '127.0.0.1', '-p', String(port)],
+    {
+      env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: String(BOOTSTRAP_REQUESTS) },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  )
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)))
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
