@@ -182,7 +182,7 @@ async function untilAccepted(
   let refusal = ''
   try {
     for (;;) {
-      // The wait bounds each call too: one AWS does not answer ends with the wait.
+      // The wait bounds each call too: a call AWS leaves unanswered ends with it, not 60 s later.
       const expired = AbortSignal.timeout(Math.max(0, deadline - Date.now()))
       try {
         await asKey.call(
