@@ -40,11 +40,13 @@ export function defaultRegion(): string {
 export class AwsClients {
   readonly iam: IAMClient
   readonly sts: STSClient
+  readonly #config: RootConfig
   readonly #timeouts: AwsTimeouts
-  /** Strings no message may carry: the root secret key. */
+  /** Strings no message may carry: the secret key they sign with. */
   readonly #secrets: string[]
 
   constructor(config: RootConfig, timeouts: AwsTimeouts) {
+    this.#config = config
     this.#timeouts = timeouts
     this.#secrets = config.secret_key ? [config.secret_key] : []
     const common = {
@@ -59,6 +61,14 @@ export class AwsClients {
     }
     this.iam = new IAMClient({ ...common, endpoint: config.iam_endpoint || undefined })
     this.sts = new STSClient({ ...common, endpoint: config.sts_endpoint || undefined })
+  }
+
+  /** Clients that sign with `keys` instead of config/root's, with the same endpoints, region and bounds. */
+  signingWith(keys: { accessKeyId: string; secretAccessKey: string }): AwsClients {
+    return new AwsClients(
+      { ...this.#config, access_key: keys.accessKeyId, secret_key: keys.secretAccessKey },
+      this.#timeouts,
+    )
   }
 
   /**

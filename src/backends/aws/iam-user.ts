@@ -1,6 +1,7 @@
 // iam_user credentials: an IAM user made for one read, with the role's policies, groups and tags,
-// and an access key; revoked by deleting all of it. A write-ahead record names the user before
-// it exists, so that a daemon that dies half-way leaves nothing that recover() cannot find.
+// and an access key, handed out once AWS accepts it; revoked by deleting all of it. A write-ahead
+// record names the user before it exists, so that a daemon that dies half-way leaves nothing that
+// recover() cannot find.
 
 import {
   AddUserToGroupCommand,
@@ -19,12 +20,13 @@ import {
   RemoveUserFromGroupCommand,
   TagUserCommand,
 } from '@aws-sdk/client-iam'
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import sodium from 'sodium-native'
 import type { StorageView } from '../../barrier/barrier.js'
 import type { ReadResult } from '../backend.js'
 import { AwsError, isNoSuchEntity, type AwsClients } from './client.js'
 import type { LeaseConfig } from './path-config-lease.js'
-import type { Role } from './path-roles.js'
+import { keyReadyTimeout, type Role } from './path-roles.js'
 import { fieldsValue } from '../framework/present.js'
 import { deleteWal, putWal } from './wal.js'
 
@@ -127,6 +129,7 @@ export async function createIamUser(
     const key = created.AccessKey
     if (!key?.AccessKeyId || !key.SecretAccessKey)
       throw new AwsError('NoKey', 'AWS answered CreateAccessKey without a key')
+    await untilAccepted(aws, { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey }, role, hide)
     const data: IamUserLeaseData = {
       kind: 'iam_user',
       username,
@@ -153,6 +156,62 @@ export async function createIamUser(
       // The record stays, and recover() deletes the user at the next unseal.
     }
     throw e
+  }
+}
+
+/** AWS's codes for a key it does not know yet: the only refusals a new key is retried after. */
+const NOT_YET = ['InvalidClientTokenId', 'SignatureDoesNotMatch']
+
+/**
+ * Waits until STS GetCallerIdentity, signed with the new key, succeeds: AWS refuses a new access
+ * key for some seconds after making it, and a key handed out then fails its first use. Gives up
+ * after the role's key_ready_timeout, a call refused otherwise failing at once.
+ */
+async function untilAccepted(
+  aws: AwsClients,
+  keys: { accessKeyId: string; secretAccessKey: string },
+  role: Role,
+  hide: string[],
+): Promise<void> {
+  const seconds = keyReadyTimeout(role)
+  if (seconds === 0) return
+  const deadline = Date.now() + seconds * 1000
+  const asKey = aws.signingWith(keys)
+  let pause = 250
+  /** AWS's last refusal of the key. */
+  let refusal = ''
+  try {
+    for (;;) {
+      // The wait bounds each call too: a call AWS leaves unanswered ends with it, not 60 s later.
+      const expired = AbortSignal.timeout(Math.max(0, deadline - Date.now()))
+      try {
+        await asKey.call(
+          'GetCallerIdentity',
+          (o) =>
+            asKey.sts.send(new GetCallerIdentityCommand({}), {
+              abortSignal: AbortSignal.any([o.abortSignal, expired]),
+            }),
+          hide,
+        )
+        return
+      } catch (e) {
+        if (!(e instanceof AwsError)) throw e
+        if (NOT_YET.includes(e.code)) refusal = e.code
+        else if (!expired.aborted) throw e
+      }
+      const left = deadline - Date.now()
+      if (left > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)))
+      pause = Math.min(pause * 2, 2000)
+      if (Date.now() >= deadline)
+        throw new AwsError(
+          'KeyNotReady',
+          `AWS did not accept the new access key within ${seconds} s (GetCallerIdentity signed with it: ${
+            refusal || 'no answer in time'
+          }); set the role's key_ready_timeout to wait longer (such as key_ready_timeout=1m), or to 0 to hand keys out without waiting`,
+        )
+    }
+  } finally {
+    asKey.destroy()
   }
 }
 

@@ -29,6 +29,8 @@ export interface Role {
   max_sts_ttl: number
   user_path: string
   permissions_boundary_arn: string
+  /** Seconds an iam_user read waits for AWS to accept the new key (0: not at all); null: the default. */
+  key_ready_timeout: number | null
   /** A role made from the legacy fields: its credentials come from creds/ or sts/ only as Vault allows. */
   prohibit_flexible_cred_path: boolean
 }
@@ -46,8 +48,17 @@ const EMPTY: Role = {
   max_sts_ttl: 0,
   user_path: '',
   permissions_boundary_arn: '',
+  key_ready_timeout: null,
   prohibit_flexible_cred_path: false,
 }
+
+/** How long an iam_user read waits for its new key by default, in seconds: AWS's delay is usually a few. */
+export const DEFAULT_KEY_READY_TIMEOUT = 30
+const MAX_KEY_READY_TIMEOUT = 300
+
+/** Seconds a read of `role` waits for AWS to accept a new access key: 0 for roles that make none. */
+export const keyReadyTimeout = (role: Role): number =>
+  role.credential_types.includes('iam_user') ? (role.key_ready_timeout ?? DEFAULT_KEY_READY_TIMEOUT) : 0
 
 const FIELDS: FieldSchemas = {
   credential_type: 'string',
@@ -62,6 +73,7 @@ const FIELDS: FieldSchemas = {
   max_sts_ttl: 'duration',
   user_path: 'string',
   permissions_boundary_arn: 'string',
+  key_ready_timeout: 'duration',
   policy: 'string',
   arn: 'string',
 }
@@ -99,6 +111,7 @@ export function roleFields(role: Role): Record<string, unknown> {
     max_sts_ttl: role.max_sts_ttl,
     user_path: role.user_path,
     permissions_boundary_arn: role.permissions_boundary_arn,
+    key_ready_timeout: keyReadyTimeout(role),
   }
 }
 
@@ -141,6 +154,11 @@ export function roleFromWrite(old: Role | undefined, d: FieldData): Role {
     const v = d.number(f)
     if (v !== undefined) role[f] = v
   }
+  const ready = d.number('key_ready_timeout')
+  if (ready !== undefined) role.key_ready_timeout = ready
+  // An STS role reads as 0 (it waits for nothing); written back, that must not turn the wait off
+  // for good should the role later become iam_user.
+  if (!role.credential_types.includes('iam_user') && role.key_ready_timeout === 0) role.key_ready_timeout = null
   validate(role)
   return role
 }
@@ -219,6 +237,12 @@ function validate(r: Role): void {
     const arn = parseArn(r.permissions_boundary_arn)
     if (!arn || arn.service !== 'iam' || !arn.resource.startsWith('policy/'))
       errors.push('permissions_boundary_arn must be the ARN of an IAM policy (arn:aws:iam::ACCOUNT:policy/NAME)')
+  }
+  if (r.key_ready_timeout !== null) {
+    if (!has('iam_user'))
+      errors.push("key_ready_timeout is only valid for iam_user roles: it waits for a new IAM user's access key")
+    if (r.key_ready_timeout > MAX_KEY_READY_TIMEOUT)
+      errors.push(`key_ready_timeout must be at most ${MAX_KEY_READY_TIMEOUT / 60}m (0 turns the wait off)`)
   }
   if (Object.keys(r.iam_tags).length > 0 && !has('iam_user')) errors.push('iam_tags is only valid for iam_user roles')
   if (r.iam_groups.length > 0 && !has('iam_user')) errors.push('iam_groups is only supported for iam_user roles')

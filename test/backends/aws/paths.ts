@@ -117,6 +117,7 @@ t.test('roles are written and read in Vault shape, and read back writes back unc
     max_sts_ttl: 0,
     user_path: '/secretfs/',
     permissions_boundary_arn: 'arn:aws:iam::123456789012:policy/boundary',
+    key_ready_timeout: 30,
   })
   await raw(core, 'aws/roles/deploy', await text(core, 'aws/roles/deploy'))
   t.same(await json(core, 'aws/roles/deploy'), deploy, 'the read, written back, changes nothing')
@@ -153,6 +154,29 @@ t.test('roles are written and read in Vault shape, and read back writes back unc
   t.same(await core.list('aws/roles'), ['assume', 'deploy', 'session'])
   await t.rejects(core.delete('aws/roles/fed'), kind('not-found'))
   await t.rejects(core.read('aws/roles/fed'), kind('not-found'))
+})
+
+t.test('key_ready_timeout: 30 s for iam_user roles unless set, 0 for STS roles, and shown', async (t) => {
+  const core = await awsCore(t)
+  const iamUser = { credential_type: 'iam_user', policy_document: JSON.stringify(POLICY) }
+  await write(core, 'aws/roles/deploy', iamUser)
+  t.match(await json(core, 'aws/roles/deploy'), { key_ready_timeout: 30 }, 'the default')
+  await write(core, 'aws/roles/deploy', { key_ready_timeout: '1m30s' })
+  t.match(await json(core, 'aws/roles/deploy'), { key_ready_timeout: 90 })
+  await write(core, 'aws/roles/deploy', { key_ready_timeout: '0' })
+  t.match(await json(core, 'aws/roles/deploy'), { key_ready_timeout: 0 }, '0 turns the wait off')
+  await raw(core, 'aws/roles/deploy', await text(core, 'aws/roles/deploy'))
+  t.match(await json(core, 'aws/roles/deploy'), { key_ready_timeout: 0 }, 'and stays off when written back')
+  await write(core, 'aws/roles/legacy', { policy: JSON.stringify(POLICY) })
+  t.match(await json(core, 'aws/roles/legacy'), { key_ready_timeout: 30 }, 'a legacy policy role waits too')
+
+  await write(core, 'aws/roles/session', { credential_type: 'session_token' })
+  t.match(await json(core, 'aws/roles/session'), { key_ready_timeout: 0 }, 'an STS role waits for nothing')
+  await raw(core, 'aws/roles/session', await text(core, 'aws/roles/session'))
+  t.match(await json(core, 'aws/roles/session'), { key_ready_timeout: 0 }, 'and its read writes back')
+  // Its 0 is no setting: made an iam_user role, it waits as any does.
+  await write(core, 'aws/roles/session', iamUser)
+  t.match(await json(core, 'aws/roles/session'), { key_ready_timeout: 30 })
 })
 
 t.test('the legacy policy and arn fields, and a bare policy document, make Vault legacy roles', async (t) => {
@@ -207,6 +231,17 @@ t.test('every refused role write says why and stores nothing', async (t) => {
       /default_sts_ttl must be less than or equal to max_sts_ttl/,
     ],
     [{ credential_type: 'assumed_role', role_arns: arn, default_sts_ttl: 'soon' }, /default_sts_ttl must be a number/],
+    [{ ...good, key_ready_timeout: 'soon' }, /key_ready_timeout must be a number of seconds or a duration/],
+    [{ ...good, key_ready_timeout: '-1' }, /key_ready_timeout must be a number of seconds or a duration/],
+    [{ ...good, key_ready_timeout: '6m' }, /key_ready_timeout must be at most 5m \(0 turns the wait off\)/],
+    [
+      { credential_type: 'assumed_role', role_arns: arn, key_ready_timeout: '10s' },
+      /key_ready_timeout is only valid for iam_user roles: it waits for a new IAM user's access key/,
+    ],
+    [
+      { credential_type: 'session_token', key_ready_timeout: '1m' },
+      /key_ready_timeout is only valid for iam_user roles/,
+    ],
     [{ credential_type: 'iam_user', policy_arns: 5 }, /policy_arns must be a list of names/],
     [{ credential_type: 'iam_user', policy_arns: '["a", 1]' }, /policy_arns must be a list of names/],
     [{ ...good, iam_tags: 'novalue' }, /iam_tags must be key=value pairs/],
