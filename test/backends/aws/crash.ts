@@ -12,6 +12,8 @@ import { realStore, sh, startDaemon, tempDir, type DaemonProcess } from '../../h
 import { haveMoto, startMoto } from '../../helpers/moto.js'
 
 if (!haveMoto(t)) process.exit(0)
+// Several daemons and a moto, each waited for in turn: slow on a loaded machine.
+t.setTimeout(600_000)
 const moto = await startMoto(t)
 const proxy = await startAwsProxy(t, moto.endpoint)
 
