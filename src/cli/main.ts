@@ -236,10 +236,7 @@ async function runYargs(): Promise<void> {
       run(commands.delete),
     )
     // Listed for --help only: main.ts hands `exec` to its own parser before yargs runs.
-    .command(
-      'exec',
-      'Run a program with secrets in its environment: exec [--prefix P] [--env NAME=PATH[#FIELD]]... [--keep-lease] PATH... -- CMD [ARGS...] (see secretfs exec --help)',
-    )
+    .command('exec', 'Run a program with secrets in its environment: exec PATH... -- CMD [ARGS...] (see exec --help)')
     .command(
       'revoke <lease-id>',
       "Revoke a secret by its lease ID, as `read` printed it (today's form: secretfs lease revoke)",

@@ -198,10 +198,7 @@ function childEnv(args: ExecArgs, secrets: Map<string, SecretValue>): NodeJS.Pro
 
 type Outcome = { code: number | null; signal: NodeJS.Signals | null } | { error: NodeJS.ErrnoException }
 
-/**
- * Runs the program with stdio inherited (secretfs writes nothing while it runs: Node would make a
- * shared pipe non-blocking for the program too) and resolves when it exits or cannot start.
- */
+/** Runs the program on secretfs's own stdin, stdout and stderr; resolves when it exits or cannot start. */
 function runChild(command: ExecArgs['command'], env: NodeJS.ProcessEnv, signals: Signals): Promise<Outcome> {
   return new Promise((resolve) => {
     const child = spawn(command[0], command.slice(1), { env, stdio: 'inherit' })
