@@ -71,6 +71,14 @@ export interface SecretResponse {
   encoding?: 'base64'
 }
 
+/** A secret's stored bytes, with the lease it came with ('' and 0 when none). */
+export interface RawSecret {
+  value: Buffer
+  leaseId: string
+  /** Seconds the lease had left when read (rounded to the nearest). */
+  leaseDuration: number
+}
+
 export interface MountInfo {
   type: string
   description: string
@@ -217,6 +225,19 @@ export class ApiClient {
     const res = await this.request('GET', apiPath(path) + '?format=raw')
     check(res)
     return res.body
+  }
+
+  /** The stored bytes exactly, and the lease of a generated secret (from the response's headers). */
+  async readRawSecret(path: string): Promise<RawSecret> {
+    const res = await this.request('GET', apiPath(path) + '?format=raw')
+    check(res)
+    const leaseId = res.headers['x-secretfs-lease-id']
+    const duration = Number(res.headers['x-secretfs-lease-duration'])
+    return {
+      value: res.body,
+      leaseId: typeof leaseId === 'string' ? leaseId : '',
+      leaseDuration: Number.isFinite(duration) ? duration : 0,
+    }
   }
 
   async list(path: string): Promise<string[]> {

@@ -20,7 +20,7 @@ interface Spec {
 const ADDRESS = { address: {} }
 const SPECS: Record<FastCommand['name'], Spec> = {
   read: {
-    options: { ...ADDRESS, field: {}, format: { choices: ['table', 'json', 'raw'], default: 'table' } },
+    options: { ...ADDRESS, field: {}, format: { choices: ['table', 'json', 'raw', 'env'], default: 'table' } },
     positionals: ['path'],
   },
   list: { options: { ...ADDRESS, format: { choices: ['table', 'json'], default: 'table' } }, positionals: ['path'] },

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The secretfs command. Each command's code is imported only when that command runs, so that a
 // quick `secretfs read` does not pay for the filesystem, the store or the HTTP server; the data
-// commands on a plain command line skip even yargs (see fast-path.ts).
+// commands on a plain command line skip even yargs (see fast-path.ts), and `exec`, whose program's
+// arguments follow `--` (which yargs drops), always parses its own.
 
 import type { Argv } from 'yargs'
 import { fastCommand } from './fast-path.js'
@@ -27,8 +28,10 @@ const commands = {
   delete: () => import('./commands/delete.js'),
 }
 
-const fast = process.env.SECRETFS_CLI_NO_FAST_PATH ? undefined : fastCommand(process.argv.slice(2))
-if (fast) await runCommand(commands[fast.name], fast.args)
+const cliArgs = process.argv.slice(2)
+const fast = process.env.SECRETFS_CLI_NO_FAST_PATH ? undefined : fastCommand(cliArgs)
+if (cliArgs[0] === 'exec') await runCommand(() => import('./commands/exec.js'), cliArgs.slice(1))
+else if (fast) await runCommand(commands[fast.name], fast.args)
 else await runYargs()
 
 /** The version in secretfs's package.json (found above this file, from the source or the build). */
@@ -209,13 +212,15 @@ async function runYargs(): Promise<void> {
       'read <path>',
       'Read a secret',
       (y) =>
-        format(address(y).positional('path', { type: 'string', demandOption: true }), ['table', 'json', 'raw']).option(
-          'field',
-          {
-            type: 'string',
-            describe: 'Print only this field',
-          },
-        ),
+        format(address(y).positional('path', { type: 'string', demandOption: true }), [
+          'table',
+          'json',
+          'raw',
+          'env',
+        ]).option('field', {
+          type: 'string',
+          describe: 'Print only this field',
+        }),
       run(commands.read),
     )
     .command(
@@ -230,6 +235,8 @@ async function runYargs(): Promise<void> {
       (y) => address(y).positional('path', { type: 'string', demandOption: true }),
       run(commands.delete),
     )
+    // Listed for --help only: main.ts hands `exec` to its own parser before yargs runs.
+    .command('exec', 'Run a program with secrets in its environment: exec PATH... -- CMD [ARGS...] (see exec --help)')
     .command(
       'revoke <lease-id>',
       "Revoke a secret by its lease ID, as `read` printed it (today's form: secretfs lease revoke)",

@@ -49,6 +49,25 @@ export function awsVariables(c: AwsCredential): [string, string][] {
 }
 
 /**
+ * Variables that, inherited beside `vars` (an AWS credential's), would be used instead of it or
+ * mixed with it: a profile (the JavaScript SDK prefers AWS_PROFILE to keys in the environment),
+ * and a session token or expiry of some earlier credential, which would break an IAM user's keys.
+ * Empty when `vars` is not an AWS credential.
+ */
+export function awsShadowingVariables(vars: [string, string][]): string[] {
+  const set = new Set(vars.map(([name]) => name))
+  if (!set.has('AWS_ACCESS_KEY_ID')) return []
+  const shadowing = [
+    'AWS_PROFILE',
+    'AWS_DEFAULT_PROFILE',
+    'AWS_SESSION_TOKEN',
+    'AWS_SECURITY_TOKEN',
+    'AWS_CREDENTIAL_EXPIRATION',
+  ]
+  return shadowing.filter((name) => !set.has(name))
+}
+
+/**
  * A field's name as an environment variable: upper-cased, every character other than a letter,
  * digit or '_' made '_', after `prefix`; one that would start with a digit gets a leading '_'.
  */

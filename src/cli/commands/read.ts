@@ -1,21 +1,30 @@
-// `secretfs read PATH [--field NAME] [--format table|json|raw]`
+// `secretfs read PATH [--field NAME] [--format table|json|raw|env]`
 
 import { ApiError } from '../../api/api-client.js'
 import { connect } from '../address.js'
 import { CliError, ContextError } from '../cli-error.js'
+import { awsShadowingVariables, exportLines } from '../../format/credentials.js'
 import { goDuration } from '../../format/lease.js'
 import { fieldText, keyValueTable, print, printJson, type Format } from '../output.js'
 
 export interface ReadArgs {
   path: string
   field?: string
-  format: Format
+  format: Format | 'env'
   address?: string
 }
 
 export async function run(args: ReadArgs): Promise<void> {
   const client = connect(args.address)
   const path = args.path.replace(/^\/+/, '')
+  if (args.format === 'env') {
+    if (args.field !== undefined) throw new CliError('--field and --format env do not go together')
+    const { readSecret, secretVariables } = await import('../secret-env.js')
+    const vars = secretVariables(await readSecret(client, path))
+    const unset = awsShadowingVariables(vars)
+    print(exportLines(vars) + (unset.length ? `unset ${unset.join(' ')}\n` : ''))
+    return
+  }
   try {
     if (args.format === 'raw') {
       if (args.field !== undefined) throw new CliError('--field and --format raw do not go together')
