@@ -50,7 +50,14 @@ async function main(): Promise<void> {
   cleanups.unshift(() => d.stop())
   await d.secretfs('mount', 'aws')
   await d.secretfs('write', 'aws/config/root', ...Object.entries(moto.rootConfig).map(([k, v]) => `${k}=${v}`))
-  await d.secretfs('write', 'aws/roles/deploy', 'credential_type=iam_user', `policy_document=${POLICY}`)
+  // The same IAM calls as the SDK's below: without the wait for the new key (one STS call more).
+  await d.secretfs(
+    'write',
+    'aws/roles/deploy',
+    'credential_type=iam_user',
+    `policy_document=${POLICY}`,
+    'key_ready_timeout=0',
+  )
   await d.secretfs('write', 'secret/static', 'value=x')
   const { cat, stop } = catter()
   cleanups.unshift(stop)
