@@ -145,7 +145,7 @@ t.test('roles are written and read in Vault shape, and read back writes back unc
   t.same(await core.list('aws/roles'), ['assume', 'deploy', 'fed', 'session'])
   t.same(await core.list('aws/creds'), ['assume', 'deploy', 'fed', 'session'])
   t.same(await core.list('aws/sts'), ['assume', 'fed', 'session'], 'sts/ lists the roles that make STS credentials')
-  t.same(await core.list('aws/'), ['config/', 'creds/', 'roles/', 'sts/'])
+  t.same(await core.list('aws/'), ['config/', 'creds/', 'current/', 'roles/', 'sts/'])
   t.match(await core.stat('aws/creds/deploy'), { kind: 'file', generated: true, readOnly: true, size: 1 << 16 })
   t.equal(await core.stat('aws/sts/deploy'), undefined)
   t.equal(await core.stat('aws/creds/none'), undefined)
