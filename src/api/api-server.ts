@@ -38,6 +38,8 @@ export const DEFAULT_MAX_BODY_BYTES = 2 * DEFAULT_MAX_VALUE_SIZE + 64 * 1024
  */
 export const MAX_CONNECTIONS = 256
 
+/** Connections the kernel queues for the daemon to accept (node's default is 511). */
+const LISTEN_BACKLOG = 4096
 const LIMITS: ConnectionLimits = { headMs: 10_000, bodyMs: 30_000, sendMs: 30_000, pipelined: 16 }
 
 export async function startApiServer(core: Core, options: ApiServerOptions): Promise<ApiServer> {
@@ -106,7 +108,10 @@ export async function startApiServer(core: Core, options: ApiServerOptions): Pro
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(socketPath, () => {
+    // A deep backlog: under a flood of connections, a client waits in the kernel's queue for the
+    // daemon to reach it (and evict an idle one) instead of being refused with EAGAIN. The kernel
+    // caps it at net.core.somaxconn.
+    server.listen({ path: socketPath, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject)
       resolve()
     })
