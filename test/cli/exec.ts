@@ -5,19 +5,13 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { Core, builtinBackends } from '../../src/core/core.js'
-import { MemoryStorage } from '../../src/storage/memory-storage.js'
 import { withApi } from '../helpers/cli-run.js'
-import { cloud, upstream } from '../helpers/cloud-backend.js'
+import { cloudCore, upstream } from '../helpers/cloud-backend.js'
 import { cliCommand, sh, tempDir } from '../helpers/daemon.js'
 import { atTerminal } from '../helpers/terminal.js'
 
 const up = upstream({ ttl: 0, maxTtl: 0 })
-const unlock = { kind: 'key-file', key: Buffer.alloc(32, 7) } as const
-const core = new Core({ storage: new MemoryStorage(), backends: { ...builtinBackends, aws: cloud(up) } })
-await core.initialize(unlock)
-await core.unseal(unlock)
-t.teardown(() => core.close())
+const core = await cloudCore(t, up)
 await core.mount('aws', 'aws')
 const { api, cli } = await withApi(t, { core })
 // tap puts a module into every node process it starts (through NODE_OPTIONS, even when a spawn

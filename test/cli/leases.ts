@@ -1,19 +1,13 @@
 // Leases through every front end: the CLI (revoke and renew of the seed's era, `lease ...` of
 // today's Vault), the API's sys/leases routes, and sys/leases/ on a real mount.
 import t from 'tap'
-import { Core, builtinBackends } from '../../src/core/core.js'
-import { MemoryStorage } from '../../src/storage/memory-storage.js'
 import { captureLog } from '../helpers/capture-log.js'
 import { withApi } from '../helpers/cli-run.js'
-import { cloud, upstream } from '../helpers/cloud-backend.js'
+import { cloudCore, upstream } from '../helpers/cloud-backend.js'
 import { mountInProcess, sh } from '../helpers/daemon.js'
 
 const up = upstream({ ttl: 0, maxTtl: 0 })
-const unlock = { kind: 'key-file', key: Buffer.alloc(32, 9) } as const
-const core = new Core({ storage: new MemoryStorage(), backends: { ...builtinBackends, aws: cloud(up) } })
-await core.initialize(unlock)
-await core.unseal(unlock)
-t.teardown(() => core.close())
+const core = await cloudCore(t, up)
 await core.mount('aws', 'aws')
 const { api, cli } = await withApi(t, { core })
 const idPattern = /^aws\/creds\/deploy\/[0-9a-f-]{36}$/

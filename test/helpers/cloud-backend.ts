@@ -1,7 +1,9 @@
 // A test backend type standing for a cloud API: each read of `creds/NAME` makes a "user" upstream
 // and hands it out leased; revoke deletes it, and can be told to fail. Counts recoveries at unseal.
 import type { Backend, BackendFactory, Lease } from '../../src/backends/backend.js'
+import { Core, builtinBackends } from '../../src/core/core.js'
 import { notFound } from '../../src/errors.js'
+import { MemoryStorage } from '../../src/storage/memory-storage.js'
 
 export interface Upstream {
   /** Users that exist "in the cloud". */
@@ -69,4 +71,14 @@ export function upstream(over: Partial<Upstream> = {}): Upstream {
     renewable: true,
     ...over,
   }
+}
+
+/** A core in memory with the cloud backend as type `aws`, unsealed; closed in teardown. */
+export async function cloudCore(t: { teardown(fn: () => unknown): void }, up: Upstream): Promise<Core> {
+  const unlock = { kind: 'key-file', key: Buffer.alloc(32, 9) } as const
+  const core = new Core({ storage: new MemoryStorage(), backends: { ...builtinBackends, aws: cloud(up) } })
+  await core.initialize(unlock)
+  await core.unseal(unlock)
+  t.teardown(() => core.close())
+  return core
 }
