@@ -71,6 +71,12 @@ export interface LeaseAccess {
   register(path: string, request: LeaseRequest): Promise<Lease>
   /** Revokes one of this mount's leases now (through the backend's revoke). */
   revoke(id: string): Promise<void>
+  /**
+   * The TTL and max, in seconds, that a lease for `request` would get now (backend, then mount,
+   * then system): what a backend tells the system it calls when the secret must expire there too
+   * (a database role's VALID UNTIL).
+   */
+  ttls(request: Pick<LeaseRequest, 'ttl' | 'maxTtl'>): { ttl: number; max: number }
 }
 
 export interface BackendContext {
@@ -106,6 +112,11 @@ export interface Backend {
    * next unseal.
    */
   recover?(): Promise<void>
+  /**
+   * Begins the backend's own timed work (rotating passwords on a schedule), once the mount is
+   * ready: after recover() at unseal, or when it is mounted. close() ends it.
+   */
+  start?(): void
   /** The backend is dropped (seal, unmount): it zeroes any secret it keeps in memory. */
   close?(): void
 }

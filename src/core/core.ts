@@ -3,6 +3,7 @@
 
 import type { Backend, BackendFactory, EntryInfo, Lease, LeaseRequest, ReadResult } from '../backends/backend.js'
 import { awsBackend } from '../backends/aws/backend.js'
+import { databaseBackend } from '../backends/database/backend.js'
 import { genericBackend } from '../backends/generic-backend.js'
 import { SystemBackend } from '../backends/system-backend.js'
 import { UnavailableBackend } from '../backends/unavailable-backend.js'
@@ -44,6 +45,7 @@ export const DEFAULT_MAX_VALUE_SIZE = 1 << 20
 export const builtinBackends: Readonly<Record<string, BackendFactory>> = {
   generic: genericBackend,
   aws: awsBackend,
+  database: databaseBackend,
 }
 
 export interface CoreOptions {
@@ -143,6 +145,7 @@ export class Core {
       await this.#loadMounts()
       await this.#recover()
       await this.#leases.restore()
+      for (const { backend } of this.#router.routes()) backend.start?.()
     } catch (e) {
       this.seal()
       throw e
@@ -203,6 +206,7 @@ export class Core {
       const backend = this.#makeBackend(entry)
       await this.#saveTable([...this.#router.entries(), entry])
       this.#router.add({ entry, backend })
+      backend.start?.()
       this.log.info(`mounted a ${type} backend`)
       return entry
     })
@@ -453,6 +457,7 @@ export class Core {
         register: (path, request) => this.#leases.register(entry, path, request),
         // Only the mount's own leases: their IDs start with its path.
         revoke: async (id) => (id.startsWith(entry.path) ? this.#leases.revoke(id) : undefined),
+        ttls: (request) => this.#leases.ttls(entry, request),
       },
       mount: () => entry,
       maxValueSize: this.#maxValueSize,

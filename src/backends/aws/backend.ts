@@ -14,7 +14,7 @@ import { credsPath } from './path-creds.js'
 import { CurrentCredentials } from './path-current.js'
 import { rolesPath } from './path-roles.js'
 import { AwsState } from './state.js'
-import { deleteWal, listWal } from './wal.js'
+import { deleteWal, listWal } from '../framework/wal.js'
 
 export interface AwsBackendOptions {
   /** Bounds on AWS calls, in milliseconds (tests shorten them). */
@@ -91,14 +91,14 @@ export class AwsBackend extends PathBackend {
 
   /** Deletes every IAM user a write-ahead record names (and its keys, policies and groups), then the record. */
   async recover(): Promise<void> {
-    const records = await listWal(this.#state.storage)
+    const records = await listWal<{ username: string }>(this.#state.storage)
     if (records.length === 0) return
     const aws = await this.#state.clients()
     let failed = 0
     let first: unknown
     for (const r of records) {
       try {
-        await deleteIamUser(aws, r.user.username)
+        await deleteIamUser(aws, r.record.username)
         await deleteWal(this.#state.storage, r.id)
       } catch (e) {
         failed++

@@ -21,14 +21,14 @@ import {
   TagUserCommand,
 } from '@aws-sdk/client-iam'
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
-import sodium from 'sodium-native'
 import type { StorageView } from '../../barrier/barrier.js'
+import { randomAlnum } from '../../crypto/random-text.js'
 import type { ReadResult } from '../backend.js'
 import { AwsError, isNoSuchEntity, type AwsClients } from './client.js'
 import type { LeaseConfig } from './path-config-lease.js'
 import { keyReadyTimeout, type Role } from './path-roles.js'
 import { fieldsValue } from '../framework/present.js'
-import { deleteWal, putWal } from './wal.js'
+import { deleteWal, putWal } from '../framework/wal.js'
 
 /** What revoking an IAM user's lease needs (never its secret key). */
 // A type, not an interface: it must fit LeaseData's index signature.
@@ -39,19 +39,6 @@ export type IamUserLeaseData = {
   policy_name: string | null
   policy_arns: string[]
   groups: string[]
-}
-
-const ALNUM = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'
-
-/** `n` random letters and digits, uniformly: bytes past the last whole multiple of 62 are drawn again. */
-export function randomAlnum(n: number): string {
-  let out = ''
-  const buf = Buffer.alloc(n * 2)
-  while (out.length < n) {
-    sodium.randombytes_buf(buf)
-    for (const b of buf) if (b < 248 && out.length < n) out += ALNUM[b % 62]
-  }
-  return out
 }
 
 /** Vault's user name, with our prefix: `secretfs-<role>-<unix time>-<random>`, in IAM's 64 characters. */

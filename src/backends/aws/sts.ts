@@ -11,7 +11,8 @@ import {
 import { invalid } from '../../errors.js'
 import type { ReadResult } from '../backend.js'
 import { AwsError, type AwsClients } from './client.js'
-import { iamUserName, randomAlnum } from './iam-user.js'
+import { randomAlnum } from '../../crypto/random-text.js'
+import { iamUserName } from './iam-user.js'
 import type { Role } from './path-roles.js'
 import { fieldsValue } from '../framework/present.js'
 

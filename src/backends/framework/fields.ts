@@ -12,14 +12,21 @@ export type FieldType =
   | 'string'
   /** A whole number, or its decimal text. */
   | 'int'
+  /** true or false, or their text (also 1 and 0). */
+  | 'bool'
   /** Seconds: a whole number, or a duration such as "1h30m" (see parseDuration). */
   | 'duration'
   /** Names: a JSON array of strings, or text "a,b" (or the text of a JSON array). */
   | 'string-list'
   /** Key/value pairs: an object of strings, a list of "k=v", or text "k=v,k2=v2". */
   | 'kv-pairs'
+  /**
+   * SQL: a JSON array of strings, or text, kept whole as one entry (never split at commas, which
+   * SQL is full of: `GRANT SELECT, INSERT`).
+   */
+  | 'statements'
 
-export type FieldValue = string | number | string[] | Map<string, string>
+export type FieldValue = string | number | boolean | string[] | Map<string, string>
 
 export type FieldSchemas = Readonly<Record<string, FieldType>>
 
@@ -48,6 +55,11 @@ export class FieldData {
   number(name: string): number | undefined {
     const v = this.#values.get(name)
     return typeof v === 'number' ? v : undefined
+  }
+
+  bool(name: string): boolean | undefined {
+    const v = this.#values.get(name)
+    return typeof v === 'boolean' ? v : undefined
   }
 
   list(name: string): string[] | undefined {
@@ -121,12 +133,19 @@ function convert(value: unknown, type: FieldType, name: string): FieldValue {
       if (typeof n !== 'number' || !Number.isSafeInteger(n)) throw invalid(`${name} must be a whole number`)
       return n
     }
+    case 'bool':
+      if (typeof value === 'boolean') return value
+      if (value === 'true' || value === '1') return true
+      if (value === 'false' || value === '0') return false
+      throw invalid(`${name} must be true or false`)
     case 'duration':
       return parseDuration(value, name)
     case 'string-list':
       return stringList(value, name)
     case 'kv-pairs':
       return kvPairs(value, name)
+    case 'statements':
+      return statements(value, name)
   }
 }
 
@@ -138,6 +157,17 @@ function stringList(value: unknown, name: string): string[] {
   }
   if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.map((s) => s.trim())
   throw invalid(`${name} must be a list of names: "a,b" or a JSON array of strings`)
+}
+
+function statements(value: unknown, name: string): string[] {
+  if (typeof value === 'string') {
+    const text = value.trim()
+    if (text.startsWith('[')) return statements(parseJson(text, name), name)
+    return text === '' ? [] : [text]
+  }
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string'))
+    return value.map((s) => s.trim()).filter((s) => s !== '')
+  throw invalid(`${name} must be SQL text, or a JSON array of SQL texts`)
 }
 
 function kvPairs(value: unknown, name: string): Map<string, string> {

@@ -21,7 +21,7 @@ import {
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts'
 import { BarrierView } from '../../../src/barrier/barrier-view.js'
 import { AwsBackend } from '../../../src/backends/aws/backend.js'
-import { listWal, putWal } from '../../../src/backends/aws/wal.js'
+import { listWal, putWal } from '../../../src/backends/framework/wal.js'
 import type { Lease, ReadResult } from '../../../src/backends/backend.js'
 import { Core } from '../../../src/core/core.js'
 import { dataPrefix, type MountEntry } from '../../../src/core/mount-table.js'
@@ -79,6 +79,7 @@ if (haveMoto(t)) {
     const leases = {
       register: () => Promise.reject(new Error('not leased here')),
       revoke: () => Promise.resolve(),
+      ttls: () => ({ ttl: 3600, max: 3600 }),
     }
     return { storage, backend: new AwsBackend({ storage, leases, mount: () => entry, maxValueSize: 1 << 20 }) }
   }
@@ -137,7 +138,7 @@ if (haveMoto(t)) {
       data: { kind: 'iam_user', policy_name: 'deploy', policy_arns: [policy], groups: ['devs'] },
     })
     t.notMatch(JSON.stringify(asked.lease), parse(asked).secret_key)
-    const names = (await listWal(storage)).map((r) => r.user.username)
+    const names = (await listWal<{ username: string }>(storage)).map((r) => r.record.username)
     t.ok(names.includes(JSON.parse(JSON.stringify(asked.lease!.data)).username), 'a record names the user until leased')
     await asked.leased!()
     t.equal((await listWal(storage)).length, names.length - 1, 'leased() drops it')

@@ -1,0 +1,152 @@
+// The database backend's one client of PostgreSQL (node-postgres): a bounded pool per
+// configuration, statements run in a transaction, and errors turned into messages that give
+// PostgreSQL's reason but never a password or a generated user name. Every call is bounded in
+// time: connecting, waiting for a pooled connection, and each query.
+
+import pg from 'pg'
+import { SecretfsError, upstream } from '../../errors.js'
+
+/** Milliseconds (tests shorten them). */
+export interface PgTimeouts {
+  /** To open a connection, or to wait for a free one in the pool. */
+  connect: number
+  /** For one query to be answered. */
+  query: number
+}
+
+export const DEFAULT_PG_TIMEOUTS: PgTimeouts = { connect: 5_000, query: 30_000 }
+
+/** What connecting needs of a config/NAME. */
+export interface ConnectionDetails {
+  connection_url: string
+  username: string
+  password: string
+  max_open_connections: number
+}
+
+/** The connection URL with `{{username}}` and `{{password}}` filled in, each escaped for a URL. */
+export function connectionString(c: Pick<ConnectionDetails, 'connection_url' | 'username' | 'password'>): string {
+  return c.connection_url
+    .replaceAll('{{username}}', encodeURIComponent(c.username))
+    .replaceAll('{{password}}', encodeURIComponent(c.password))
+}
+
+function clientConfig(c: ConnectionDetails, timeouts: PgTimeouts): pg.ClientConfig {
+  return {
+    connectionString: connectionString(c),
+    connectionTimeoutMillis: timeouts.connect,
+    query_timeout: timeouts.query,
+    // The server gives up too, so that a statement the client stopped waiting for holds no lock.
+    statement_timeout: timeouts.query,
+    keepAlive: true,
+    application_name: 'secretfs',
+  }
+}
+
+/** Words to keep out of a message: the passwords and generated names the call involved. */
+export type Hidden = readonly string[]
+
+/** PostgreSQL's reason for `e`, with every hidden word replaced. */
+export function reason(e: unknown, hide: Hidden): string {
+  let text: string
+  if (e instanceof pg.DatabaseError) {
+    text = e.message
+    if (e.code) text += ` (SQLSTATE ${e.code})`
+  } else if (e instanceof Error) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ECONNREFUSED') text = 'connection refused: is the server running, at that host and port?'
+    else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') text = 'the host name does not resolve'
+    else if (code === 'ENOENT') text = 'no server socket at that path'
+    else if (/timeout/i.test(e.message)) text = `timed out (${e.message})`
+    else text = e.message
+  } else text = 'an unknown error'
+  for (const word of hide) if (word.length > 0) text = text.replaceAll(word, '<hidden>')
+  return text.length > 500 ? text.slice(0, 500) + '…' : text
+}
+
+/** An error to give the caller: what was being done, and PostgreSQL's reason. */
+export function pgFailure(doing: string, e: unknown, hide: Hidden) {
+  return upstream(`PostgreSQL: ${doing} failed: ${reason(e, hide)}`)
+}
+
+/** Connects once with `details` and runs `SELECT 1`: what a config write's verify_connection does. */
+export async function verifyConnection(details: ConnectionDetails, timeouts: PgTimeouts): Promise<void> {
+  const client = new pg.Client(clientConfig(details, timeouts))
+  client.on('error', () => {})
+  try {
+    await client.connect()
+    await client.query('SELECT 1')
+  } finally {
+    await client.end().catch(() => {})
+  }
+}
+
+/** The pool of one config/NAME, as it was when built. */
+export class Database {
+  readonly #pool: pg.Pool
+  #ended = false
+
+  constructor(details: ConnectionDetails, timeouts: PgTimeouts) {
+    this.#pool = new pg.Pool({
+      ...clientConfig(details, timeouts),
+      max: details.max_open_connections,
+      idleTimeoutMillis: 30_000,
+      allowExitOnIdle: true,
+    })
+    // An idle connection the server closed (a restart) is an error event on the pool; without a
+    // listener it would end the daemon. The next request opens a new connection.
+    this.#pool.on('error', () => {})
+  }
+
+  /** Runs `fn` with a pooled connection; `doing` names the work in an error. */
+  async run<T>(doing: string, hide: Hidden, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.#ended) throw upstream('PostgreSQL: the connection pool was closed (the configuration changed)')
+    let client: pg.PoolClient
+    try {
+      client = await this.#pool.connect()
+    } catch (e) {
+      throw pgFailure('connecting', e, hide)
+    }
+    let broken: Error | undefined
+    const onError = (e: Error) => (broken = e)
+    client.on('error', onError)
+    try {
+      return await fn(client)
+    } catch (e) {
+      if (e instanceof SecretfsError) throw e
+      // A statement PostgreSQL refused leaves the connection usable; anything else may not.
+      if (!(e instanceof pg.DatabaseError)) broken ??= e instanceof Error ? e : new Error('failed')
+      throw pgFailure(doing, e, hide)
+    } finally {
+      client.off('error', onError)
+      // A connection that failed is dropped, not handed to the next caller.
+      client.release(broken ?? false)
+    }
+  }
+
+  /** Runs `statements` in one transaction: all of them happen, or none. */
+  async transaction(doing: string, statements: readonly string[], hide: Hidden): Promise<void> {
+    await this.run(doing, hide, (client) => inTransaction(client, statements))
+  }
+
+  async end(): Promise<void> {
+    if (this.#ended) return
+    this.#ended = true
+    await this.#pool.end().catch(() => {})
+  }
+}
+
+/**
+ * Runs `statements` on `client` in one transaction. Without parameters each is sent as a simple
+ * query, which may hold several statements (and $$-quoted bodies): it is run as written.
+ */
+export async function inTransaction(client: pg.ClientBase, statements: readonly string[]): Promise<void> {
+  await client.query('BEGIN')
+  try {
+    for (const s of statements) await client.query(s)
+    await client.query('COMMIT')
+  } catch (e) {
+    await client.query('ROLLBACK').catch(() => {})
+    throw e
+  }
+}

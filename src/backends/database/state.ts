@@ -1,0 +1,52 @@
+// What the database backend's paths share: its storage view, and one connection pool per
+// config/NAME, built from the configuration as it is now and ended when it changes or the backend
+// is closed.
+
+import { notFound } from '../../errors.js'
+import type { StorageView } from '../../barrier/barrier.js'
+import { readConfig } from './path-config.js'
+import { Database, type PgTimeouts } from './postgres.js'
+
+export class DatabaseState {
+  readonly storage: StorageView
+  readonly timeouts: PgTimeouts
+  readonly #pools = new Map<string, { modified: number; db: Database }>()
+  readonly #locks = new Map<string, Promise<unknown>>()
+
+  constructor(storage: StorageView, timeouts: PgTimeouts) {
+    this.storage = storage
+    this.timeouts = timeouts
+  }
+
+  /** The pool of config/`name` as it is now (rebuilt when it has changed). */
+  async database(name: string): Promise<Database> {
+    const entry = await readConfig(this.storage, name)
+    if (!entry) throw notFound('no such database configuration: write config/NAME first')
+    const modified = entry.modified.getTime()
+    const cached = this.#pools.get(name)
+    if (cached?.modified === modified) return cached.db
+    void cached?.db.end()
+    const db = new Database(entry.data, this.timeouts)
+    this.#pools.set(name, { modified, db })
+    return db
+  }
+
+  /** Ends the pool of config/`name`, so the next call builds one from the new configuration. */
+  configChanged(name: string): void {
+    void this.#pools.get(name)?.db.end()
+    this.#pools.delete(name)
+  }
+
+  /** Runs `fn` after every earlier call for `key` has finished: one rotation of a password at a time. */
+  serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.#locks.get(key) ?? Promise.resolve()).then(fn, fn)
+    const settled = run.catch(() => {})
+    this.#locks.set(key, settled)
+    void settled.then(() => this.#locks.get(key) === settled && this.#locks.delete(key))
+    return run
+  }
+
+  close(): void {
+    for (const name of [...this.#pools.keys()]) this.configChanged(name)
+  }
+}

@@ -1,0 +1,158 @@
+// Static roles: an existing database user whose password secretfs sets, and sets again every
+// rotation_period, as Vault's static roles. The password is stored (encrypted) with the role, so
+// that static-creds/NAME can give it; a write-ahead record marks a rotation under way, and one
+// left at unseal is finished by rotating again, since only secretfs can set the password anyway.
+
+import { notFound, SecretfsError } from '../../errors.js'
+import type { StorageView } from '../../barrier/barrier.js'
+import { getJson, putJson, type JsonEntry } from '../framework/json-entry.js'
+import { deleteWal, putWal } from '../framework/wal.js'
+import { newPassword } from './dynamic-user.js'
+import type { DatabaseState } from './state.js'
+import { DEFAULT_ROTATION, render } from './statements.js'
+
+/** A static role as stored; the period in seconds, times in ms since the epoch. */
+export interface StaticRole {
+  db_name: string
+  username: string
+  rotation_period: number
+  /** Empty: ALTER ROLE … WITH PASSWORD. */
+  rotation_statements: string[]
+  password: string
+  last_vault_rotation: number
+}
+
+export type StaticRotationWal = { kind: 'static'; role: string }
+
+/** Vault's shortest rotation period, in seconds. */
+export const MIN_ROTATION_PERIOD = 5
+
+/** After a failed rotation, the next try comes this many seconds later (or at the period, if shorter). */
+const RETRY_SECONDS = 10
+
+const MAX_TIMEOUT = 2 ** 31 - 1
+
+const storageKey = (name: string) => `static-role/${name}`
+
+export async function readStaticRole(storage: StorageView, name: string): Promise<JsonEntry<StaticRole> | undefined> {
+  return getJson<StaticRole>(storage, storageKey(name))
+}
+
+export async function staticRoleNames(storage: StorageView): Promise<string[]> {
+  return (await storage.list('static-role/')).filter((n) => !n.endsWith('/'))
+}
+
+/** Seconds until the password of `role` next changes. */
+export const secondsLeft = (role: StaticRole, now = Date.now()) =>
+  Math.max(0, Math.ceil((role.last_vault_rotation + role.rotation_period * 1000 - now) / 1000))
+
+/** The timers that rotate each static role's password when its period is up. */
+export class StaticRotations {
+  readonly #state: DatabaseState
+  readonly #timers = new Map<string, NodeJS.Timeout>()
+  /** Why the last scheduled rotation of a role failed, until one succeeds. */
+  readonly #errors = new Map<string, string>()
+  #closed = false
+
+  constructor(state: DatabaseState) {
+    this.#state = state
+  }
+
+  /** Schedules every stored static role. */
+  async start(): Promise<void> {
+    for (const name of await staticRoleNames(this.#state.storage)) {
+      const entry = await readStaticRole(this.#state.storage, name)
+      if (entry) this.#schedule(name, secondsLeft(entry.data) * 1000)
+    }
+  }
+
+  /**
+   * Sets a new password for the static role `name` now and stores it. `role` is the role to store
+   * when it is new (not stored yet); otherwise the stored one is rotated.
+   */
+  rotate(name: string, role?: StaticRole): Promise<StaticRole> {
+    return this.#state.serialize(`static-role/${name}`, async () => {
+      const storage = this.#state.storage
+      const old = role ? undefined : await readStaticRole(storage, name)
+      const current = role ?? old?.data
+      if (!current) throw notFound('no such static role')
+      const db = await this.#state.database(current.db_name)
+      const password = newPassword()
+      const walId = await putWal(storage, { kind: 'static', role: name } satisfies StaticRotationWal)
+      try {
+        const sql = render(current.rotation_statements.length > 0 ? current.rotation_statements : DEFAULT_ROTATION, {
+          name: current.username,
+          password,
+        })
+        await db.transaction('running rotation_statements', sql, [password])
+      } catch (e) {
+        await deleteWal(storage, walId).catch(() => {})
+        throw e
+      }
+      const rotated: StaticRole = { ...current, password, last_vault_rotation: Date.now() }
+      await putJson(storage, storageKey(name), rotated, old?.created)
+      await deleteWal(storage, walId)
+      this.#errors.delete(name)
+      this.#schedule(name, rotated.rotation_period * 1000)
+      return rotated
+    })
+  }
+
+  /** Stores `change` of the stored static role `name` (its password kept), and reschedules it. */
+  async update(name: string, change: (role: StaticRole) => StaticRole): Promise<void> {
+    await this.#state.serialize(`static-role/${name}`, async () => {
+      const old = await readStaticRole(this.#state.storage, name)
+      if (!old) throw notFound('no such static role')
+      const role = change(old.data)
+      await putJson(this.#state.storage, storageKey(name), role, old.created)
+      this.#schedule(name, secondsLeft(role) * 1000)
+    })
+  }
+
+  /** Deletes the static role `name` (its user keeps the password it has) and its schedule. */
+  async remove(name: string): Promise<void> {
+    await this.#state.serialize(`static-role/${name}`, async () => {
+      if (!(await readStaticRole(this.#state.storage, name))) throw notFound('no such static role')
+      this.#cancel(name)
+      await this.#state.storage.delete(storageKey(name))
+    })
+  }
+
+  /** Why the last scheduled rotation of `name` failed, if it did and none has succeeded since. */
+  lastError(name: string): string | undefined {
+    return this.#errors.get(name)
+  }
+
+  close(): void {
+    this.#closed = true
+    for (const name of [...this.#timers.keys()]) this.#cancel(name)
+  }
+
+  #cancel(name: string): void {
+    clearTimeout(this.#timers.get(name))
+    this.#timers.delete(name)
+    this.#errors.delete(name)
+  }
+
+  #schedule(name: string, delayMs: number): void {
+    clearTimeout(this.#timers.get(name))
+    if (this.#closed) return
+    const timer = setTimeout(() => void this.#due(name, delayMs), Math.min(Math.max(0, delayMs), MAX_TIMEOUT))
+    timer.unref()
+    this.#timers.set(name, timer)
+  }
+
+  async #due(name: string, delayMs: number): Promise<void> {
+    this.#timers.delete(name)
+    if (delayMs > MAX_TIMEOUT) return this.#schedule(name, delayMs - MAX_TIMEOUT)
+    const entry = await readStaticRole(this.#state.storage, name).catch(() => undefined)
+    if (!entry || this.#closed) return
+    // A rotation that came meanwhile (rotate-role/NAME) moved the time.
+    const left = secondsLeft(entry.data)
+    if (left > 0) return this.#schedule(name, left * 1000)
+    await this.rotate(name).catch((e: unknown) => {
+      this.#errors.set(name, e instanceof SecretfsError ? e.message : 'an internal error')
+      if (!this.#closed) this.#schedule(name, Math.min(RETRY_SECONDS, entry.data.rotation_period) * 1000)
+    })
+  }
+}
