@@ -77,6 +77,8 @@ export interface RawSecret {
   leaseId: string
   /** Seconds the lease had left when read (rounded to the nearest). */
   leaseDuration: number
+  /** The kind of credential its fields are, when the backend says (see ReadResult.credential). */
+  credential?: string
 }
 
 export interface MountInfo {
@@ -233,7 +235,9 @@ export class ApiClient {
     check(res)
     const leaseId = res.headers['x-secretfs-lease-id']
     const duration = Number(res.headers['x-secretfs-lease-duration'])
+    const credential = res.headers['x-secretfs-credential']
     return {
+      ...(typeof credential === 'string' && { credential }),
       value: res.body,
       leaseId: typeof leaseId === 'string' ? leaseId : '',
       leaseDuration: Number.isFinite(duration) ? duration : 0,

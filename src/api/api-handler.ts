@@ -172,6 +172,7 @@ export class ApiHandler {
         try {
           if (format === 'raw') {
             const headers: Record<string, string> = {}
+            if (result.credential) headers['X-Secretfs-Credential'] = result.credential
             if (result.lease) {
               const e = envelope(null, result.lease)
               headers['X-Secretfs-Lease-Id'] = String(e.lease_id)

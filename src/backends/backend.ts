@@ -33,6 +33,11 @@ export interface ReadResult {
   generated?: boolean
   /** Refuses writes (as EntryInfo.readOnly). */
   readOnly?: boolean
+  /**
+   * What kind of credential the value's fields are, where their names alone do not say: a
+   * PostgreSQL login's username and password. Programs get it as PGUSER and PGPASSWORD.
+   */
+  credential?: 'postgresql'
 }
 
 /** What revoking (or renewing) a secret needs, stored encrypted with its lease. Never the secret. */

@@ -205,7 +205,13 @@ async function runYargs(): Promise<void> {
       (y) =>
         address(y)
           .positional('path', { type: 'string', demandOption: true })
-          .positional('data', { type: 'string', array: true, default: [] }),
+          .positional('data', { type: 'string', array: true, default: [] })
+          .option('force', {
+            alias: 'f',
+            type: 'boolean',
+            default: false,
+            describe: 'Write even with no key=value pairs (as for rotate-root/NAME)',
+          }),
       runWrite,
     )
     .command(

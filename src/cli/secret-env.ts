@@ -17,6 +17,8 @@ export interface SecretValue {
   leaseId: string
   /** When the lease ends, when it has one. */
   expiration?: Date
+  /** The kind of credential its fields are, when the backend says ('postgresql'). */
+  credential?: string
 }
 
 /** Reads the secret at `path` (a missing one is a CliError that names it). */
@@ -29,7 +31,7 @@ export async function readSecret(client: ApiClient, path: string): Promise<Secre
     if (e instanceof ApiError && e.status === 404) throw new CliError(`No value found at ${path}`)
     throw e instanceof ApiError ? new ContextError(`reading ${path}`, e) : e
   }
-  const secret: SecretValue = { path, leaseId: raw.leaseId }
+  const secret: SecretValue = { path, leaseId: raw.leaseId, ...(raw.credential && { credential: raw.credential }) }
   if (raw.leaseId !== '') {
     // The daemon counted the duration (rounded to a second) at some moment after `started`, so
     // the lease ends no sooner than this: an expiry told to a program must never be late.
@@ -62,6 +64,7 @@ export function secretVariables(secret: SecretValue, prefix = ''): [string, stri
     return fieldVariables(secret.fields, {
       ...(prefix !== '' && { prefix }),
       ...(secret.expiration && { expiration: secret.expiration }),
+      ...(secret.credential && { credential: secret.credential }),
     })
   } catch (e) {
     throw new ContextError(`making variables of ${secret.path}`, e)

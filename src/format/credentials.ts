@@ -67,6 +67,16 @@ export function awsShadowingVariables(vars: [string, string][]): string[] {
   return shadowing.filter((name) => !set.has(name))
 }
 
+/** A PostgreSQL login as libpq's variables, which psql and most PostgreSQL clients read. */
+export function postgresVariables(fields: Record<string, unknown>): [string, string][] | undefined {
+  const { username, password } = fields
+  if (typeof username !== 'string' || typeof password !== 'string') return undefined
+  return [
+    ['PGUSER', username],
+    ['PGPASSWORD', password],
+  ]
+}
+
 /**
  * A field's name as an environment variable: upper-cased, every character other than a letter,
  * digit or '_' made '_', after `prefix`; one that would start with a digit gets a leading '_'.
@@ -77,15 +87,18 @@ export function variableName(field: string, prefix = ''): string {
 }
 
 /**
- * A secret's fields as variables: an AWS credential as AWS_*, any other JSON object field by
+ * A secret's fields as variables: an AWS credential as AWS_*, a PostgreSQL login (`credential`
+ * 'postgresql', as its backend says) as PGUSER and PGPASSWORD, any other JSON object field by
  * field (values that are not strings as JSON). Two fields that make one name are refused.
  */
 export function fieldVariables(
   fields: Record<string, unknown>,
-  options: { prefix?: string; expiration?: Date } = {},
+  options: { prefix?: string; expiration?: Date; credential?: string } = {},
 ): [string, string][] {
   const aws = awsCredentialOf(fields, options.expiration)
   if (aws && !options.prefix) return awsVariables(aws)
+  const postgres = options.credential === 'postgresql' && !options.prefix && postgresVariables(fields)
+  if (postgres) return postgres
   const seen = new Map<string, string>()
   const vars: [string, string][] = []
   for (const [field, value] of Object.entries(fields)) {

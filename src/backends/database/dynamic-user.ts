@@ -86,6 +86,7 @@ export async function createUser(
     modified: now,
     generated: true,
     readOnly: true,
+    credential: 'postgresql',
     lease: { ttl: role.default_ttl, maxTtl: role.max_ttl, renewable: true, data },
     leased: () => deleteWal(storage, walId),
   }

@@ -116,6 +116,7 @@ export function staticPaths(state: DatabaseState, rotations: StaticRotations): P
         modified: entry.modified,
         generated: true,
         readOnly: true,
+        credential: 'postgresql',
       }
     },
     names,

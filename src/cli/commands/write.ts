@@ -1,5 +1,5 @@
 // `secretfs write PATH key=value ...`: key=@file reads a file, key=- reads stdin, and a lone `-`
-// stores stdin as the raw value, byte for byte.
+// stores stdin as the raw value, byte for byte. `-f` writes no fields at all.
 
 import { readFile } from 'node:fs/promises'
 import { connect } from '../address.js'
@@ -10,6 +10,8 @@ import { print } from '../output.js'
 export interface WriteArgs {
   path: string
   data: string[]
+  /** Allows writing no fields at all: an operation such as rotate-root/NAME takes none. */
+  force?: boolean
   address?: string
 }
 
@@ -17,8 +19,11 @@ export async function run(args: WriteArgs): Promise<void> {
   const path = args.path.replace(/^\/+/, '')
   const client = connect(args.address)
   const data = args.data.map(String)
-  if (data.length === 0)
-    throw new UsageError('nothing to write', 'Give key=value pairs, or - to store standard input as it is.')
+  if (data.length === 0 && !args.force)
+    throw new UsageError(
+      'nothing to write',
+      'Give key=value pairs, or - to store standard input as it is, or -f to write no fields (as rotate-root/NAME takes).',
+    )
   if (data.includes('-')) {
     if (data.length > 1)
       throw new UsageError('a lone - (the raw value from stdin) cannot be mixed with key=value pairs')
