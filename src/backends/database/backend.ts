@@ -66,7 +66,10 @@ export class DatabaseBackend extends PathBackend {
 
   /** Drops users a read left half made, and finishes rotations a crash interrupted. */
   async recover(): Promise<void> {
-    const records = await listWal<Wal>(this.#state.storage)
+    // Root passwords first: the other records need the connection they make.
+    const records = (await listWal<Wal>(this.#state.storage)).sort(
+      (a, b) => Number(b.record.kind === 'root') - Number(a.record.kind === 'root'),
+    )
     let failed = 0
     let first: unknown
     for (const { id, record } of records) {

@@ -86,7 +86,9 @@ export function checkConnectionUrl(url: string, c: Pick<DbConfig, 'username' | '
       throw invalid('connection_url may use {{username}} and {{password}}, and no other placeholder')
   let parsed: URL
   try {
-    parsed = new URL(url.replaceAll('{{username}}', 'u').replaceAll('{{password}}', 'PASSWORD-PLACEHOLDER'))
+    // A socket directory in ?host= leaves the host empty, which URL refuses after credentials.
+    const probe = url.replaceAll('{{username}}', 'u').replaceAll('{{password}}', 'PASSWORD-PLACEHOLDER')
+    parsed = new URL(probe.replace(/@\//, '@localhost/'))
   } catch {
     throw invalid(usage)
   }
