@@ -3,47 +3,27 @@
 // placeholders are filled in (AKIA... with moto's key ID, 0d042c53-... with the printed lease ID).
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { ListUsersCommand } from '@aws-sdk/client-iam'
-import { sh, startDaemon, tempDir } from './helpers/daemon.js'
+import { sh, startDaemon } from './helpers/daemon.js'
 import { haveMoto, startMoto } from './helpers/moto.js'
+import { commands, readmeBlocks, tourHome } from './helpers/readme.js'
 
 if (!haveMoto(t)) process.exit(0)
-const root = fileURLToPath(new URL('../', import.meta.url))
-const readme = await fs.readFile(path.join(root, 'README.md'), 'utf8')
-const section = readme.slice(readme.indexOf('## Dynamic secrets'), readme.indexOf('### Leases'))
-const [cliBlock = '', shellBlock = ''] = [...section.matchAll(/```sh\n([^]*?)```/g)].map((m) => m[1]!)
-
-/** Each command of a block, without its comment; lines that are only a comment are skipped. */
-const commands = (block: string) =>
-  block
-    .split('\n')
-    .map((l) => l.replace(/\s+#.*$/, '').trim())
-    .filter((l) => l !== '' && !l.startsWith('#'))
+const [cliBlock = '', shellBlock = ''] = await readmeBlocks('## Dynamic secrets: AWS', '### Leases')
 
 t.test("the README's aws blocks, as written", async (t) => {
   const moto = await startMoto(t)
   const users = async () =>
     ((await moto.iam.send(new ListUsersCommand({}))).Users ?? []).map((u) => u.UserName).filter((n) => n !== 'admin')
-  const home = await tempDir(t, 'sfs-readme-')
-  const work = path.join(home, 'work')
-  // npx runs the secretfs of ./node_modules/.bin, as it does in the clone the README's tour uses.
-  await fs.mkdir(path.join(work, 'node_modules', '.bin'), { recursive: true })
-  await fs.symlink(
-    path.join(root, 'dist', 'src', 'cli', 'main.js'),
-    path.join(work, 'node_modules', '.bin', 'secretfs'),
-  )
+  const tour = await tourHome(t, 'sfs-readme-')
+  const { home, work } = tour
   await fs.writeFile(
     path.join(work, 'policy.json'),
     JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'ec2:*', Resource: '*' }] }),
   )
   const env = {
-    HOME: home,
-    XDG_RUNTIME_DIR: '',
-    XDG_DATA_HOME: '',
-    SECRETFS_ADDR: '',
-    NPM_CONFIG_UPDATE_NOTIFIER: 'false',
+    ...tour.env,
     KEY_ID: moto.admin.accessKeyId,
     SECRET: moto.admin.secretAccessKey,
   }
