@@ -11,7 +11,7 @@ import { upstream } from '../../errors.js'
 import type { ReadResult } from '../backend.js'
 import { fieldsValue } from '../framework/present.js'
 import { deleteWal, putWal } from '../framework/wal.js'
-import { inTransaction, type Database } from './postgres.js'
+import type { Database } from './postgres.js'
 import type { DbRole } from './path-roles.js'
 import { DEFAULT_RENEW, expirationText, render } from './statements.js'
 
@@ -98,20 +98,39 @@ export async function renewUser(db: Database, username: string, statements: stri
     name: username,
     expiration: expirationText(expires),
   })
-  await db.run('renewing the user', [username], async (client) => {
-    if (!(await roleExists(client, username)))
-      throw upstream('PostgreSQL: the user of this lease no longer exists; it cannot be renewed')
-    await inTransaction(client, sql)
-  })
+  const exists = await db.run('renewing the user', [username], (client) => roleExists(client, username))
+  if (!exists) throw upstream('PostgreSQL: the user of this lease no longer exists; it cannot be renewed')
+  await db.transaction('renewing the user', sql, [username])
 }
 
 /**
+ * The objects whose privileges were granted to `username`, each as REVOKE names it (quoted by
+ * PostgreSQL itself): tables and views (with their columns), sequences, routines, schemas and
+ * databases. Revoking them is what DROP ROLE needs.
+ */
+const GRANTED_OBJECTS = `
+  WITH u AS (SELECT oid FROM pg_roles WHERE rolname = $1)
+  SELECT DISTINCT obj FROM (
+    SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || c.oid::regclass::text AS obj
+      FROM pg_class c, aclexplode(c.relacl) a, u WHERE a.grantee = u.oid
+    UNION SELECT 'TABLE ' || at.attrelid::regclass::text
+      FROM pg_attribute at, aclexplode(at.attacl) a, u WHERE a.grantee = u.oid
+    UNION SELECT 'ROUTINE ' || p.oid::regprocedure::text
+      FROM pg_proc p, aclexplode(p.proacl) a, u WHERE a.grantee = u.oid
+    UNION SELECT 'SCHEMA ' || quote_ident(n.nspname)
+      FROM pg_namespace n, aclexplode(n.nspacl) a, u WHERE a.grantee = u.oid
+    UNION SELECT 'DATABASE ' || quote_ident(d.datname)
+      FROM pg_database d, aclexplode(d.datacl) a, u WHERE a.grantee = u.oid
+  ) granted`
+
+/**
  * Stops the user logging in, ends its open sessions, then runs `statements` (the default: revoke
- * its privileges in every schema and the database, and drop it). A user already gone is success.
+ * every privilege it was granted, and drop it). A user already gone is success.
  */
 export async function dropUser(db: Database, username: string, statements: string[]): Promise<void> {
-  await db.run('revoking the user', [username], async (client) => {
-    if (!(await roleExists(client, username))) return
+  const hide = [username]
+  const sql = await db.run('revoking the user', hide, async (client) => {
+    if (!(await roleExists(client, username))) return undefined
     const user = client.escapeIdentifier(username)
     await client.query(`ALTER ROLE ${user} NOLOGIN`)
     // Waits up to 5 s for each session to end; refused unless secretfs's user may signal them.
@@ -119,25 +138,14 @@ export async function dropUser(db: Database, username: string, statements: strin
       'SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()',
       [username],
     )
-    if (statements.length > 0) return inTransaction(client, render(statements, { name: username }))
-    const schemas = await client.query<{ nspname: string }>(
-      "SELECT nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'",
-    )
-    const database = (await client.query<{ db: string }>('SELECT current_database() AS db')).rows[0]!.db
-    const sql: string[] = []
-    for (const { nspname } of schemas.rows) {
-      const schema = client.escapeIdentifier(nspname)
-      sql.push(
-        `REVOKE ALL PRIVILEGES ON ALL TABLES IN SCHEMA ${schema} FROM ${user}`,
-        `REVOKE ALL PRIVILEGES ON ALL SEQUENCES IN SCHEMA ${schema} FROM ${user}`,
-        `REVOKE ALL PRIVILEGES ON ALL FUNCTIONS IN SCHEMA ${schema} FROM ${user}`,
-        `REVOKE ALL PRIVILEGES ON SCHEMA ${schema} FROM ${user}`,
-      )
-    }
-    sql.push(`REVOKE ALL PRIVILEGES ON DATABASE ${client.escapeIdentifier(database)} FROM ${user}`)
-    sql.push(`DROP ROLE IF EXISTS ${user}`)
-    await inTransaction(client, sql)
+    if (statements.length > 0) return render(statements, { name: username })
+    const granted = await client.query<{ obj: string }>(GRANTED_OBJECTS, [username])
+    return [
+      ...granted.rows.map(({ obj }) => `REVOKE ALL PRIVILEGES ON ${obj} FROM ${user}`),
+      `DROP ROLE IF EXISTS ${user}`,
+    ]
   })
+  if (sql) await db.transaction('revoking the user', sql, hide)
 }
 
 async function roleExists(client: pg.PoolClient, username: string): Promise<boolean> {

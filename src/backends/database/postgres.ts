@@ -64,9 +64,24 @@ export function reason(e: unknown, hide: Hidden): string {
   return text.length > 500 ? text.slice(0, 500) + '…' : text
 }
 
-/** An error to give the caller: what was being done, and PostgreSQL's reason. */
-export function pgFailure(doing: string, e: unknown, hide: Hidden) {
-  return upstream(`PostgreSQL: ${doing} failed: ${reason(e, hide)}`)
+/**
+ * An error to give the caller: what was being done, and PostgreSQL's reason. `cause` is kept for
+ * the caller to look at (never shown: its message may hold what `hide` hides).
+ */
+export function pgFailure(doing: string, e: unknown, hide: Hidden, cause?: unknown) {
+  return upstream(`PostgreSQL: ${doing} failed: ${reason(e, hide)}`, cause === undefined ? undefined : { cause })
+}
+
+/** Tries of a transaction that meets a conflict with another (see Database.transaction). */
+const CONFLICT_ATTEMPTS = 8
+
+/** A transaction PostgreSQL refused because another touched the same rows: it can run again. */
+function isConflict(e: pg.DatabaseError): boolean {
+  return (
+    e.code === '40001' || // serialization_failure
+    e.code === '40P01' || // deadlock_detected
+    (e.code === 'XX000' && /tuple concurrently (updated|deleted)/.test(e.message))
+  )
 }
 
 /** Connects once with `details` and runs `SELECT 1`: what a config write's verify_connection does. */
@@ -84,6 +99,8 @@ export async function verifyConnection(details: ConnectionDetails, timeouts: PgT
 /** The pool of one config/NAME, as it was when built. */
 export class Database {
   readonly #pool: pg.Pool
+  /** The last transaction queued: each waits for the one before (see transaction). */
+  #queue: Promise<unknown> = Promise.resolve()
   #ended = false
 
   constructor(details: ConnectionDetails, timeouts: PgTimeouts) {
@@ -116,7 +133,7 @@ export class Database {
       if (e instanceof SecretfsError) throw e
       // A statement PostgreSQL refused leaves the connection usable; anything else may not.
       if (!(e instanceof pg.DatabaseError)) broken ??= e instanceof Error ? e : new Error('failed')
-      throw pgFailure(doing, e, hide)
+      throw pgFailure(doing, e, hide, e)
     } finally {
       client.off('error', onError)
       // A connection that failed is dropped, not handed to the next caller.
@@ -124,9 +141,27 @@ export class Database {
     }
   }
 
-  /** Runs `statements` in one transaction: all of them happen, or none. */
-  async transaction(doing: string, statements: readonly string[], hide: Hidden): Promise<void> {
-    await this.run(doing, hide, (client) => inTransaction(client, statements))
+  /**
+   * Runs `statements` in one transaction: all of them happen, or none. This pool's transactions
+   * run one at a time: GRANT and REVOKE rewrite the catalog row of the object they name, and
+   * PostgreSQL refuses two transactions that rewrite one row at once ("tuple concurrently
+   * updated") rather than making one wait. One that meets such a conflict with another process
+   * is run again, after a short random wait.
+   */
+  transaction(doing: string, statements: readonly string[], hide: Hidden): Promise<void> {
+    const run = this.#queue.then(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await this.run(doing, hide, (client) => inTransaction(client, statements))
+        } catch (e) {
+          if (!(e instanceof SecretfsError && e.cause instanceof pg.DatabaseError && isConflict(e.cause))) throw e
+          if (attempt === CONFLICT_ATTEMPTS) throw e
+          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt))
+        }
+      }
+    })
+    this.#queue = run.catch(() => {})
+    return run
   }
 
   async end(): Promise<void> {
@@ -140,7 +175,7 @@ export class Database {
  * Runs `statements` on `client` in one transaction. Without parameters each is sent as a simple
  * query, which may hold several statements (and $$-quoted bodies): it is run as written.
  */
-export async function inTransaction(client: pg.ClientBase, statements: readonly string[]): Promise<void> {
+async function inTransaction(client: pg.ClientBase, statements: readonly string[]): Promise<void> {
   await client.query('BEGIN')
   try {
     for (const s of statements) await client.query(s)

@@ -32,6 +32,8 @@ if (havePostgres(t)) {
     CREATE TABLE app.visible (v text); INSERT INTO app.visible VALUES ('hello');
     CREATE TABLE app.hidden (v text); INSERT INTO app.hidden VALUES ('secret');
     GRANT USAGE ON SCHEMA app TO PUBLIC;
+    CREATE SEQUENCE app.counter;
+    CREATE FUNCTION app.answer() RETURNS int LANGUAGE sql AS 'SELECT 42';
   `)
 
   const config = (p: Postgres = pg) => ({
@@ -143,6 +145,26 @@ if (havePostgres(t)) {
     t.ok((await madeRoles()).includes(c.username), 'the renewed one lives on')
   })
 
+  t.test('concurrent reads and revocations of users granted the same objects', async (t) => {
+    const { core } = await setup(t)
+    // Every user's grants rewrite the same catalog rows: PostgreSQL refuses two such transactions
+    // at once, so the backend must run them in turn.
+    await write(core, 'database/roles/readonly', {
+      creation_statements: [
+        CREATE,
+        'GRANT USAGE ON SCHEMA app TO "{{name}}"; GRANT CONNECT ON DATABASE postgres TO "{{name}}"',
+        'GRANT SELECT (v) ON app.hidden TO "{{name}}"; GRANT USAGE ON SEQUENCE app.counter TO "{{name}}"',
+        'GRANT EXECUTE ON FUNCTION app.answer() TO "{{name}}"',
+      ],
+    })
+    const made = await Promise.all(Array.from({ length: 12 }, () => core.read('database/creds/readonly')))
+    t.equal((await madeRoles()).length, 12, 'twelve reads at once, twelve users')
+    const c = JSON.parse(Buffer.from(made[0]!.value).toString()) as Creds
+    t.equal((await asUser(c, 'SELECT v FROM app.hidden')).stdout.trim(), 'secret', 'a column privilege')
+    t.equal(await core.revokeLeasePrefix('database/'), 12)
+    t.same(await madeRoles(), [], 'revoked at once, every one dropped with all it was granted')
+  })
+
   t.test('unmount drops every user the mount made', async (t) => {
     const { core } = await setup(t)
     for (let i = 0; i < 3; i++) await core.read('database/creds/readonly')
@@ -232,6 +254,25 @@ if (havePostgres(t)) {
     await pg.start()
     const c = JSON.parse(Buffer.from((await core.read('database/creds/readonly')).value).toString()) as Creds
     t.equal((await asUser(c, 'SELECT 1')).status, 0, 'it works again once PostgreSQL is back')
+  })
+
+  t.test('connection pools are closed on unmount and seal', async (t) => {
+    const connections = () => pg.query(`SELECT count(*) FROM pg_stat_activity WHERE application_name = 'secretfs'`)
+    const until = async (want: string) => {
+      for (let i = 0; i < 50 && (await connections()) !== want; i++) await new Promise((r) => setTimeout(r, 100))
+      return connections()
+    }
+    for (const end of ['unmount', 'seal'] as const) {
+      const { core } = await setup(t)
+      await Promise.all([1, 2, 3].map(() => core.read('database/creds/readonly')))
+      t.not(await connections(), '0', 'reads opened connections')
+      if (end === 'unmount') await core.unmount('database')
+      else {
+        await core.revokeLeasePrefix('database/')
+        core.seal()
+      }
+      t.equal(await until('0'), '0', `${end} closed them`)
+    }
   })
 
   t.test('recover() drops users that write-ahead records name', async (t) => {
