@@ -6,6 +6,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { sh, startDaemon, tempDir } from './helpers/daemon.js'
+import { tourHome } from './helpers/readme.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const readme = await fs.readFile(path.join(root, 'README.md'), 'utf8')
@@ -83,15 +84,7 @@ const EXPECTED = new Map<string, Expected>([
 t.test('the one-minute tour', async (t) => {
   t.ok(blocks.length >= 3, 'the tour has its shell, CLI and curl blocks')
   // A home of its own: the CLI must find the dev server at the default socket, as in the README.
-  const home = await tempDir(t, 'sfs-readme-')
-  const env = {
-    HOME: home,
-    XDG_RUNTIME_DIR: '',
-    XDG_DATA_HOME: '',
-    SECRETFS_ADDR: '',
-    // npm may print a notice of a newer npm on stderr, which would hide anything else there.
-    NPM_CONFIG_UPDATE_NOTIFIER: 'false',
-  }
+  const { home, env } = await tourHome(t, 'sfs-readme-')
   await startDaemon(t, { args: ['--dev'], mountpoint: path.join(home, 'secrets'), env })
   const run = (command: string) => sh(command, { cwd: root, env })
   const seen = new Set<string>()

@@ -131,7 +131,8 @@ export async function freePort(): Promise<number> {
   return port
 }
 
-function canConnect(port: number): Promise<boolean> {
+/** Whether something accepts a TCP connection on the loopback `port`. */
+export function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1')
     socket.once('connect', () => {

@@ -40,6 +40,7 @@ export async function tourHome(t: Scope, prefix: string) {
     XDG_RUNTIME_DIR: '',
     XDG_DATA_HOME: '',
     SECRETFS_ADDR: '',
+    // npm may print a notice of a newer npm on stderr, which would hide anything else there.
     NPM_CONFIG_UPDATE_NOTIFIER: 'false',
   }
   return { home, work, env }

@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises'
 import net from 'node:net'
 import t from 'tap'
+import { canConnect } from '../../helpers/moto.js'
 import { havePostgres, startPostgres } from '../../helpers/postgres.js'
 
 if (!havePostgres(t)) process.exit(0)
@@ -26,16 +27,6 @@ async function postmasterOf(port: number): Promise<{ pid: number; dataDir: strin
   return undefined
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once('error', () => resolve(false))
-  })
-}
 
 let seen: { port: number; pid: number; dataDir: string } | undefined
 
