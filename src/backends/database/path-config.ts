@@ -120,7 +120,9 @@ function updated(old: DbConfig | undefined, d: FieldData): DbConfig {
     connection_url: url,
   }
   if (d.has('username')) config.username = d.string('username')!.trim()
-  if (d.has('password')) config.password = d.string('password')!
+  // One line ending is what `echo` or a terminal adds to a password piped in (password=-), never
+  // part of it.
+  if (d.has('password')) config.password = d.string('password')!.replace(/\r?\n$/, '')
   if (d.has('allowed_roles')) config.allowed_roles = d.list('allowed_roles')!.filter((r) => r !== '')
   if (d.has('max_open_connections')) config.max_open_connections = d.number('max_open_connections')!
   if (d.has('verify_connection')) config.verify_connection = d.bool('verify_connection')!

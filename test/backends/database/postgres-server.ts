@@ -27,7 +27,6 @@ async function postmasterOf(port: number): Promise<{ pid: number; dataDir: strin
   return undefined
 }
 
-
 let seen: { port: number; pid: number; dataDir: string } | undefined
 
 await t.test('a server of its own, with passwords checked, that stops and starts again', async (t) => {
