@@ -33,7 +33,7 @@ t.test("the README's database blocks, as written", async (t) => {
   const cli = commands(cliBlock)
   t.equal(cli.length, 6)
   t.equal((await run(cli[0]!)).stdout, "Successfully mounted 'database' at 'database'!\n")
-  const config = await run(cli[1]!, pg.superPassword)
+  const config = await run(cli[1]!, pg.superPassword + '\n') // as echo would pipe it
   t.same([config.code, config.stdout, config.stderr], [0, 'Success! Data written to: database/config/pg\n', ''])
   t.equal((await run(cli[2]!)).stdout, 'Success! Data written to: database/roles/readonly\n')
   const read = await run(cli[3]!)
