@@ -64,12 +64,9 @@ export function reason(e: unknown, hide: Hidden): string {
   return text.length > 500 ? text.slice(0, 500) + '…' : text
 }
 
-/**
- * An error to give the caller: what was being done, and PostgreSQL's reason. `cause` is kept for
- * the caller to look at (never shown: its message may hold what `hide` hides).
- */
-export function pgFailure(doing: string, e: unknown, hide: Hidden, cause?: unknown) {
-  return upstream(`PostgreSQL: ${doing} failed: ${reason(e, hide)}`, cause === undefined ? undefined : { cause })
+/** An error to give the caller: what was being done, and PostgreSQL's reason. */
+export function pgFailure(doing: string, e: unknown, hide: Hidden) {
+  return upstream(`PostgreSQL: ${doing} failed: ${reason(e, hide)}`)
 }
 
 /** Tries of a transaction that meets a conflict with another (see Database.transaction). */
@@ -99,8 +96,8 @@ export async function verifyConnection(details: ConnectionDetails, timeouts: PgT
 /** The pool of one config/NAME, as it was when built. */
 export class Database {
   readonly #pool: pg.Pool
-  /** The last transaction queued: each waits for the one before (see transaction). */
-  #queue: Promise<unknown> = Promise.resolve()
+  /** Settles when the last transaction that asked for its turn is done (see transaction). */
+  #turn: Promise<void> = Promise.resolve()
   #ended = false
 
   constructor(details: ConnectionDetails, timeouts: PgTimeouts) {
@@ -133,7 +130,7 @@ export class Database {
       if (e instanceof SecretfsError) throw e
       // A statement PostgreSQL refused leaves the connection usable; anything else may not.
       if (!(e instanceof pg.DatabaseError)) broken ??= e instanceof Error ? e : new Error('failed')
-      throw pgFailure(doing, e, hide, e)
+      throw pgFailure(doing, e, hide)
     } finally {
       client.off('error', onError)
       // A connection that failed is dropped, not handed to the next caller.
@@ -143,25 +140,35 @@ export class Database {
 
   /**
    * Runs `statements` in one transaction: all of them happen, or none. This pool's transactions
-   * run one at a time: GRANT and REVOKE rewrite the catalog row of the object they name, and
-   * PostgreSQL refuses two transactions that rewrite one row at once ("tuple concurrently
-   * updated") rather than making one wait. One that meets such a conflict with another process
-   * is run again, after a short random wait.
+   * run one at a time, each once it has its connection (so a wait is bounded as connecting is):
+   * GRANT and REVOKE rewrite the catalog row of the object they name, and PostgreSQL refuses two
+   * transactions that rewrite one row at once ("tuple concurrently updated") rather than making
+   * one wait. One that meets such a conflict with another process is run again, after a short
+   * random wait.
    */
   transaction(doing: string, statements: readonly string[], hide: Hidden): Promise<void> {
-    const run = this.#queue.then(async () => {
+    return this.run(doing, hide, async (client) => {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await this.run(doing, hide, (client) => inTransaction(client, statements))
+          return await this.#oneAtATime(() => inTransaction(client, statements))
         } catch (e) {
-          if (!(e instanceof SecretfsError && e.cause instanceof pg.DatabaseError && isConflict(e.cause))) throw e
-          if (attempt === CONFLICT_ATTEMPTS) throw e
+          if (!(e instanceof pg.DatabaseError && isConflict(e)) || attempt === CONFLICT_ATTEMPTS) throw e
           await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt))
         }
       }
     })
-    this.#queue = run.catch(() => {})
-    return run
+  }
+
+  async #oneAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const before = this.#turn
+    let done!: () => void
+    this.#turn = new Promise<void>((resolve) => (done = resolve))
+    await before
+    try {
+      return await fn()
+    } finally {
+      done()
+    }
   }
 
   async end(): Promise<void> {
