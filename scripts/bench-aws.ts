@@ -5,10 +5,10 @@
 // trips cost the same for any file, so the ratio over it is what minting costs over the SDK.
 // Needs moto_server on PATH and FUSE.
 // Run: npm run build && node dist/scripts/bench-aws.js [--rounds 30]
-import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { CreateAccessKeyCommand, CreateUserCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam'
 import { startMoto } from '../test/helpers/moto.js'
+import { catter } from './lib/catter.js'
 import { median, msSince, startDevDaemon } from './lib/dev-daemon.js'
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 30
@@ -19,30 +19,6 @@ const POLICY = JSON.stringify({
 
 const cleanups: (() => unknown)[] = []
 const scope = { teardown: (fn: () => unknown) => void cleanups.unshift(fn), plan: () => {} }
-
-/** `cat` run by one long-lived shell, so that what is timed is cat and the mount, not Node starting a process. */
-function catter(): { cat(file: string): Promise<string>; stop(): void } {
-  const shell = spawn('bash', ['-c', 'while IFS= read -r f; do cat "$f"; printf "\\0"; done'], { stdio: 'pipe' })
-  let pending: ((out: string) => void) | undefined
-  let buffered = ''
-  shell.stdout.on('data', (d: Buffer) => {
-    buffered += d.toString()
-    const end = buffered.indexOf('\0')
-    if (end >= 0 && pending) {
-      const out = buffered.slice(0, end)
-      buffered = buffered.slice(end + 1)
-      pending(out)
-    }
-  })
-  return {
-    cat: (file) =>
-      new Promise<string>((resolve) => {
-        pending = resolve
-        shell.stdin.write(file + '\n')
-      }),
-    stop: () => shell.kill(),
-  }
-}
 
 async function main(): Promise<void> {
   const moto = await startMoto(scope)

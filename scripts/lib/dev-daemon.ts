@@ -28,10 +28,15 @@ export async function startDevDaemon(): Promise<DevDaemon> {
     env,
     stdio: 'pipe',
   })
+  let err = ''
+  daemon.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)))
   await new Promise<void>((resolve, reject) => {
     let out = ''
     daemon.stdout.on('data', (d: Buffer) => (out += d.toString()) && /stop it with/.test(out) && resolve())
-    daemon.once('exit', () => reject(new Error('the daemon exited before mounting')))
+    daemon.once('exit', () => {
+      fs.rmSync(dir, { recursive: true, force: true })
+      reject(new Error(`the daemon exited before mounting: ${err.trim()}`))
+    })
   })
   return {
     mountpoint,
