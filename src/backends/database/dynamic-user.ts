@@ -4,7 +4,7 @@
 // made, a write-ahead record names it, so that a daemon that dies half-way leaves nothing that
 // recover() cannot drop. Revoking also ends the user's open sessions.
 
-import type pg from 'pg'
+import pg from 'pg'
 import type { StorageView } from '../../barrier/barrier.js'
 import { randomAlnum } from '../../crypto/random-text.js'
 import { upstream } from '../../errors.js'
@@ -30,6 +30,9 @@ export type DbUserLeaseData = {
 
 /** The write-ahead record of a user being made. */
 export type DbUserWal = { kind: 'creds'; db_name: string; username: string }
+
+/** PostgreSQL's error code for a role (or other object) that does not exist. */
+const UNDEFINED_OBJECT = '42704'
 
 /** Generated passwords: 32 letters and digits, about 190 bits. */
 export const PASSWORD_LENGTH = 32
@@ -104,24 +107,28 @@ export async function renewUser(db: Database, username: string, statements: stri
 }
 
 /**
- * The objects whose privileges were granted to `username`, each as REVOKE names it (quoted by
- * PostgreSQL itself): tables and views (with their columns), sequences, routines, schemas and
- * databases. Revoking them is what DROP ROLE needs.
+ * The objects of this database (and the databases) on whose privileges `username` was granted,
+ * each as REVOKE names it, quoted by PostgreSQL itself: tables and views (a column's privilege
+ * too: REVOKE on the table takes it), sequences, routines, schemas and databases. PostgreSQL
+ * records each grant in pg_shdepend, indexed by role: no catalog is scanned.
  */
 const GRANTED_OBJECTS = `
-  WITH u AS (SELECT oid FROM pg_roles WHERE rolname = $1)
   SELECT DISTINCT obj FROM (
-    SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || c.oid::regclass::text AS obj
-      FROM pg_class c, aclexplode(c.relacl) a, u WHERE a.grantee = u.oid
-    UNION SELECT 'TABLE ' || at.attrelid::regclass::text
-      FROM pg_attribute at, aclexplode(at.attacl) a, u WHERE a.grantee = u.oid
-    UNION SELECT 'ROUTINE ' || p.oid::regprocedure::text
-      FROM pg_proc p, aclexplode(p.proacl) a, u WHERE a.grantee = u.oid
-    UNION SELECT 'SCHEMA ' || quote_ident(n.nspname)
-      FROM pg_namespace n, aclexplode(n.nspacl) a, u WHERE a.grantee = u.oid
-    UNION SELECT 'DATABASE ' || quote_ident(d.datname)
-      FROM pg_database d, aclexplode(d.datacl) a, u WHERE a.grantee = u.oid
-  ) granted`
+    SELECT CASE d.classid
+      WHEN 'pg_class'::regclass THEN
+        CASE WHEN c.relkind = 'S' THEN 'SEQUENCE ' ELSE 'TABLE ' END || d.objid::regclass::text
+      WHEN 'pg_proc'::regclass THEN 'ROUTINE ' || d.objid::regprocedure::text
+      WHEN 'pg_namespace'::regclass THEN 'SCHEMA ' || quote_ident(n.nspname)
+      WHEN 'pg_database'::regclass THEN 'DATABASE ' || quote_ident(db.datname)
+    END AS obj
+    FROM pg_shdepend d
+    LEFT JOIN pg_class c ON d.classid = 'pg_class'::regclass AND c.oid = d.objid
+    LEFT JOIN pg_namespace n ON d.classid = 'pg_namespace'::regclass AND n.oid = d.objid
+    LEFT JOIN pg_database db ON d.classid = 'pg_database'::regclass AND db.oid = d.objid
+    WHERE d.refclassid = 'pg_authid'::regclass AND d.deptype = 'a'
+      AND d.refobjid = (SELECT oid FROM pg_roles WHERE rolname = $1)
+      AND d.dbid IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+  ) granted WHERE obj IS NOT NULL ORDER BY obj`
 
 /**
  * Stops the user logging in, ends its open sessions, then runs `statements` (the default: revoke
@@ -130,9 +137,13 @@ const GRANTED_OBJECTS = `
 export async function dropUser(db: Database, username: string, statements: string[]): Promise<void> {
   const hide = [username]
   const sql = await db.run('revoking the user', hide, async (client) => {
-    if (!(await roleExists(client, username))) return undefined
     const user = client.escapeIdentifier(username)
-    await client.query(`ALTER ROLE ${user} NOLOGIN`)
+    try {
+      await client.query(`ALTER ROLE ${user} NOLOGIN`)
+    } catch (e) {
+      if (e instanceof pg.DatabaseError && e.code === UNDEFINED_OBJECT) return undefined
+      throw e
+    }
     // Waits up to 5 s for each session to end; refused unless secretfs's user may signal them.
     await client.query(
       'SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()',
