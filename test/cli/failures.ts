@@ -21,7 +21,7 @@ t.test('failures that help, and their exit codes', async (t) => {
     const r = await cli(['mount', hostile, '--path', 'oops'])
     t.same(
       [r.code, r.stderr],
-      [1, `Error mounting '${hostile}' at 'oops': unknown backend type; known types: generic, aws\n`],
+      [1, `Error mounting '${hostile}' at 'oops': unknown backend type; known types: generic, aws, database\n`],
       `mount ${hostile}`,
     )
   }
