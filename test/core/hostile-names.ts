@@ -33,7 +33,7 @@ t.test('a hostile backend type is refused, and the store still opens afterwards'
     ['secret/', 'sys/'],
     'the table is unchanged',
   )
-  t.same(core.backendTypes, ['generic', 'aws'])
+  t.same(core.backendTypes, ['generic', 'aws', 'database'])
   await core.close()
   const again = await openStore(file)
   t.teardown(() => again.close())
