@@ -119,6 +119,12 @@ async function runYargs(): Promise<void> {
             type: 'string',
             describe: 'Unseal with the 32-byte key in this file (a new store is created with it)',
           })
+          .option('fuse', {
+            type: 'string',
+            choices: ['lowlevel', 'fuse-native'],
+            describe:
+              "The FUSE binding: secretfs's own on libfuse 3 (lowlevel, the default) or fuse-native on libfuse 2 (default: $SECRETFS_FUSE)",
+          })
           .option('sealed', {
             type: 'boolean',
             default: false,

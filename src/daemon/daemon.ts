@@ -3,7 +3,7 @@
 // keys (core.close) and exits.
 
 import type { Core } from '../core/core.js'
-import type { Fuse } from '../fs/fuse-mount.js'
+import type { FuseBinding, FuseBindingName } from '../fs/fuse-mount.js'
 import { KernelCache } from '../fs/kernel-cache.js'
 import { describe, type Logger } from '../log.js'
 import { ADDON_PATH, loadNative, type SecretfsNative } from '../native/secretfs-native.js'
@@ -26,8 +26,10 @@ export interface DaemonOptions {
   mode: string
   /** Lines to print once the services run, before the last start-up line. */
   hints?: string[]
-  /** fuse-native, when already loaded; loaded (with its system checks) otherwise. */
-  fuse?: Fuse
+  /** The FUSE binding, when already loaded; loaded (with its system checks) otherwise. */
+  fuse?: FuseBinding
+  /** Which binding to load (default: lowlevel). */
+  fuseBinding?: FuseBindingName
 }
 
 export class Daemon {
@@ -60,7 +62,7 @@ export class Daemon {
     // What the kernel caches of the mount's answers, which the API lets lapse before it answers.
     let kernelCache: KernelCache | undefined
     if (mountpoint !== undefined) {
-      const fuse = this.#options.fuse ?? (await loadFuse())
+      const fuse = this.#options.fuse ?? (await loadFuse(this.#options.fuseBinding))
       kernelCache = new KernelCache()
       this.#services.push(await serveFilesystem(core, mountpoint, fuse, log, kernelCache))
     }

@@ -1,7 +1,7 @@
 // The filesystem as one of the daemon's services: prepares the mountpoint and mounts the core.
 
 import type { Core } from '../core/core.js'
-import { mountFs, type Fuse } from '../fs/fuse-mount.js'
+import type { FuseBinding } from '../fs/fuse-mount.js'
 import type { KernelCache } from '../fs/kernel-cache.js'
 import { SecretFs } from '../fs/secret-fs.js'
 import type { Logger } from '../log.js'
@@ -18,13 +18,13 @@ export interface Service {
 export async function serveFilesystem(
   core: Core,
   mountpoint: string,
-  fuse: Fuse,
+  fuse: FuseBinding,
   log: Logger,
   kernelCache: KernelCache,
 ): Promise<Service> {
   const dir = await prepareMountpoint(mountpoint, log)
-  const mount = await mountFs(fuse, dir, new SecretFs({ core, log, kernelCache }))
-  log.info('filesystem mounted')
+  const mount = await fuse.mount(dir, new SecretFs({ core, log, kernelCache }), log)
+  log.info(`filesystem mounted (${fuse.name})`)
   return {
     name: 'filesystem',
     where: `mounted at ${dir}`,

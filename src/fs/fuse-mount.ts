@@ -5,6 +5,7 @@
 import type FuseNative from 'fuse-native'
 import type { FuseOptions } from 'fuse-native'
 import { ATTRIBUTE_TTL_MS } from './kernel-cache.js'
+import type { Logger } from '../log.js'
 import type { SecretFs } from './secret-fs.js'
 
 export type Fuse = typeof FuseNative
@@ -50,6 +51,14 @@ export interface FsMount {
   readonly mountpoint: string
   /** Finishes requests in progress and commits open files, then unmounts. */
   unmount(): Promise<void>
+}
+
+/** The two ways secretfs mounts a SecretFs (see src/daemon/fuse-library.ts). */
+export type FuseBindingName = 'lowlevel' | 'fuse-native'
+
+export interface FuseBinding {
+  readonly name: FuseBindingName
+  mount(mountpoint: string, fs: SecretFs, log: Logger): Promise<FsMount>
 }
 
 export async function mountFs(Fuse: Fuse, mountpoint: string, fs: SecretFs): Promise<FsMount> {

@@ -43,6 +43,7 @@ export class OpenFile {
   /** Sealed: the content is zeroed and every access fails. */
   #dead = false
   #commitChain: Promise<unknown> = Promise.resolve()
+  #stored: boolean
   /** The version the backend refused as invalid, and why. */
   #refused: { version: number; error: unknown } | undefined
 
@@ -66,6 +67,12 @@ export class OpenFile {
     this.#buffer = content
     this.#length = content.length
     if (options.unsaved) this.#version = 1
+    this.#stored = !options.unsaved
+  }
+
+  /** Whether the store has ever held this file: false for one created here and not yet committed. */
+  get stored(): boolean {
+    return this.#stored
   }
 
   get size(): number {
@@ -121,6 +128,7 @@ export class OpenFile {
       try {
         await store(this.path, value, this)
         this.#committed = version
+        this.#stored = true
       } catch (e) {
         if (isKind(e, 'invalid')) this.#refused = { version, error: e }
         throw e

@@ -74,66 +74,58 @@ export class SecretFs {
     const done = (cb: (err: number) => void) => () => cb(0)
     return {
       getattr: (p, cb) =>
-        this.#run(
-          () => this.#kernelCache.attributes(parseFsPath(p).logical, () => this.getattr(p)),
+        this.serve(
+          () => this.attributes(p),
           (st) => cb(0, st),
           cb,
         ),
       readdir: (p, cb) =>
-        this.#run(
+        this.serve(
           () => this.readdir(p),
           (names) => cb(0, names),
           cb,
         ),
       open: (p, flags, cb) =>
-        this.#run(
+        this.serve(
           () => this.open(p, flags),
           (fd) => cb(0, fd),
           cb,
         ),
       create: (p, _mode, cb) =>
-        this.#run(
+        this.serve(
           () => this.create(p),
           (fd) => cb(0, fd),
           cb,
         ),
-      read: (_p, fd, buf, len, pos, cb) => this.#run(() => this.#handle(fd).file.read(buf, len, pos), cb, cb),
-      write: (_p, fd, buf, len, pos, cb) =>
-        this.#run(
-          () => {
-            try {
-              const h = this.#writer(fd)
-              return h.file.write(buf, len, pos, h.append)
-            } finally {
-              // libfuse's receive buffer: the plaintext now lives only in the open file.
-              buf.fill(0, 0, len)
-            }
-          },
-          cb,
-          cb,
-        ),
-      flush: (_p, fd, cb) => this.#run(() => this.flush(fd), done(cb), cb),
-      fsync: (_p, _datasync, fd, cb) => this.#run(() => this.commit(fd), done(cb), cb),
-      release: (_p, fd, cb) => this.#run(() => this.release(fd), done(cb), cb),
-      truncate: (p, size, cb) => this.#run(() => this.truncate(p, size), done(cb), cb),
-      ftruncate: (_p, fd, size, cb) => this.#run(() => this.#writer(fd).file.truncate(size), done(cb), cb),
-      unlink: (p, cb) => this.#run(() => this.unlink(p), done(cb), cb),
-      mkdir: (p, _mode, cb) => this.#run(() => this.mkdir(p), done(cb), cb),
-      rmdir: (p, cb) => this.#run(() => this.rmdir(p), done(cb), cb),
-      rename: (a, b, cb) => this.#run(() => this.rename(a, b), done(cb), cb),
+      read: (_p, fd, buf, len, pos, cb) => this.serve(() => this.read(fd, buf, len, pos), cb, cb),
+      write: (_p, fd, buf, len, pos, cb) => this.serve(() => this.write(fd, buf, len, pos), cb, cb),
+      flush: (_p, fd, cb) => this.serve(() => this.flush(fd), done(cb), cb),
+      fsync: (_p, _datasync, fd, cb) => this.serve(() => this.commit(fd), done(cb), cb),
+      release: (_p, fd, cb) => this.serve(() => this.release(fd), done(cb), cb),
+      truncate: (p, size, cb) => this.serve(() => this.truncate(p, size), done(cb), cb),
+      ftruncate: (_p, fd, size, cb) => this.serve(() => this.ftruncate(fd, size), done(cb), cb),
+      unlink: (p, cb) => this.serve(() => this.unlink(p), done(cb), cb),
+      mkdir: (p, _mode, cb) => this.serve(() => this.mkdir(p), done(cb), cb),
+      rmdir: (p, cb) => this.serve(() => this.rmdir(p), done(cb), cb),
+      rename: (a, b, cb) => this.serve(() => this.rename(a, b), done(cb), cb),
       // Documented no-ops, so that cp -p, mv between mounts, rsync and editors succeed: a
       // secret's mode and owner are fixed (0600, the daemon's user) and its times are its own.
-      chmod: (p, _mode, cb) => this.#run(() => this.getattr(p), done(cb), cb),
-      chown: (p, _uid, _gid, cb) => this.#run(() => this.getattr(p), done(cb), cb),
-      utimens: (p, _atime, _mtime, cb) => this.#run(() => this.getattr(p), done(cb), cb),
+      chmod: (p, _mode, cb) => this.serve(() => this.getattr(p), done(cb), cb),
+      chown: (p, _uid, _gid, cb) => this.serve(() => this.getattr(p), done(cb), cb),
+      utimens: (p, _atime, _mtime, cb) => this.serve(() => this.getattr(p), done(cb), cb),
       // Refused, rather than left to libfuse's ENOSYS, so that tools report "not permitted".
-      symlink: (_a, _b, cb) => this.#run(() => refuse('symbolic links are not supported'), cb, cb),
-      link: (_a, _b, cb) => this.#run(() => refuse('hard links are not supported'), cb, cb),
-      mknod: (_p, _mode, _dev, cb) => this.#run(() => refuse('only regular files are supported'), cb, cb),
+      symlink: (_a, _b, cb) => this.serve(() => refuse('symbolic links are not supported'), cb, cb),
+      link: (_a, _b, cb) => this.serve(() => refuse('hard links are not supported'), cb, cb),
+      mknod: (_p, _mode, _dev, cb) => this.serve(() => refuse('only regular files are supported'), cb, cb),
     }
   }
 
   // ---- requests ----
+
+  /** getattr, remembered for the control API, which waits for what the kernel caches to lapse. */
+  attributes(fusePath: string): Promise<Stat> {
+    return this.#kernelCache.attributes(parseFsPath(fusePath).logical, () => this.getattr(fusePath))
+  }
 
   async getattr(fusePath: string): Promise<Stat> {
     const p = parseFsPath(fusePath)
@@ -246,6 +238,37 @@ export class SecretFs {
     return this.#attach(new FileHandle(file, { writable: true }))
   }
 
+  /** Reads up to `len` bytes at `pos` of the handle `fd` into `buf`; returns how many. */
+  read(fd: number, buf: Buffer, len: number, pos: number): number {
+    return this.#handle(fd).file.read(buf, len, pos)
+  }
+
+  /** Writes `len` bytes of `buf` at `pos` (the end, for O_APPEND) of the handle `fd`, then zeroes them. */
+  write(fd: number, buf: Buffer, len: number, pos: number): number {
+    try {
+      const h = this.#writer(fd)
+      return h.file.write(buf, len, pos, h.append)
+    } finally {
+      // The binding's receive buffer: the plaintext now lives only in the open file.
+      buf.fill(0, 0, len)
+    }
+  }
+
+  ftruncate(fd: number, size: number): void {
+    this.#writer(fd).file.truncate(size)
+  }
+
+  /** The attributes of what the handle `fd` holds (fstat), even once its name is gone. */
+  handleAttributes(fd: number): Stat {
+    const { file } = this.#handle(fd)
+    return this.#attrs.open(file.size, file.created, file.modified)
+  }
+
+  /** Whether the handle `fd` was opened for writing. */
+  writable(fd: number): boolean {
+    return this.#handle(fd).writable
+  }
+
   /**
    * A close of one descriptor (of possibly several: dup, fork). A handle that wrote commits the
    * file, so that the change is visible and durable when close returns (see FileHandle.wrote).
@@ -307,6 +330,14 @@ export class SecretFs {
     if (p.logical === '' || p.atTop) throw unsupported('the root holds only mounts; rmdir unmounts one')
     // The last close of a file unlinked while open: it was deleted from the store at the unlink.
     if (HIDDEN_NAME.test(parentOf(p.logical).name) && this.#handles.unhide(p.logical)) return
+    // A file created and never committed is only here (the low-level binding unlinks an open
+    // file directly): its handles keep their content, and nothing of it is ever stored.
+    const open = this.#handles.file(p.logical)
+    if (open && !open.stored) {
+      this.#handles.orphan(p.logical)
+      await open.settled()
+      if (!open.stored) return
+    }
     await this.#core.delete(p.logical)
   }
 
@@ -392,8 +423,9 @@ export class SecretFs {
   /**
    * Runs a request and answers the kernel: its value, or the errno of what it threw. Work done
    * from memory (reads, writes, a reader's close) is answered at once; a promise when it settles.
+   * Both bindings' adapters answer through it, so that drain() waits for every request.
    */
-  #run<T>(work: () => T | Promise<T>, answer: (value: T) => void, fail: (errno: number) => void): void {
+  serve<T>(work: () => T | Promise<T>, answer: (value: T) => void, fail: (errno: number) => void): void {
     this.#hot.touch()
     let result: T | Promise<T>
     try {

@@ -27,7 +27,7 @@ export function loadNative(): SecretfsNative {
   return (loaded ??= createRequire(import.meta.url)(path.join(packageRoot(), ADDON_PATH)) as SecretfsNative)
 }
 
-function packageRoot(): string {
+export function packageRoot(): string {
   for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
     try {
       if ((JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'secretfs')

@@ -98,12 +98,24 @@ t.test('a missing mountpoint is created (0700); one that holds files is refused'
   t.match(second.stderr(), /already a mountpoint/)
 })
 
-t.test('without fusermount, the daemon says what to install', async (t) => {
-  const d = await startDaemon(t, { env: { PATH: '/nonexistent' }, wait: 'exit' })
+t.test('without fusermount, the daemon on fuse-native says what to install', async (t) => {
+  const d = await startDaemon(t, { env: { PATH: '/nonexistent', SECRETFS_FUSE: 'fuse-native' }, wait: 'exit' })
   t.equal((await d.exited).code, 1)
   t.match(d.stderr(), /fusermount is missing.*apt-get install fuse/)
   t.notMatch(d.stderr(), /at .*\.js:\d+/, 'no stack trace')
 })
+
+t.test(
+  'as root, the low-level binding needs no fusermount: it mounts and unmounts with the system calls',
+  async (t) => {
+    if (process.getuid?.() !== 0) return t.plan(0, 'runs as root only')
+    const d = await startDaemon(t, { env: { PATH: '/nonexistent', SECRETFS_FUSE: 'lowlevel' } })
+    t.match(d.stderr(), /filesystem mounted \(lowlevel\)/)
+    t.ok(await isMounted(d.mountpoint))
+    t.same(await d.stop(), { code: 0, signal: null })
+    t.notOk(await isMounted(d.mountpoint), 'unmounted at SIGTERM')
+  },
+)
 
 t.test('usage errors are plain messages', async (t) => {
   const none = await startDaemon(t, { args: [], wait: 'exit' })

@@ -1,10 +1,12 @@
-// Issue 3, item 3: the common tools, run for real on a real mount served by a daemon process.
+// Issue 3, item 3: the common tools, run for real on a real mount served by a daemon process, on
+// the binding $SECRETFS_FUSE names (shell-tools-fuse-native.ts runs them on the other).
 import t from 'tap'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { quiet, sh, startDaemon, tempDir } from '../helpers/daemon.js'
+import { quiet, sh, startDaemon, tempDir, testBinding } from '../helpers/daemon.js'
 
 const daemon = await startDaemon(t)
+t.match(daemon.stderr(), `filesystem mounted (${testBinding()})`, `on the ${testBinding()} binding`)
 const mnt = daemon.mountpoint
 const secret = path.join(mnt, 'secret')
 /** Runs in ROOT/secret/<dir>, a directory of the subtest's own. */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 import type { Core } from '../../src/core/core.js'
 import { loadFuse } from '../../src/daemon/fuse-library.js'
 import { forceUnmount, isMounted } from '../../src/daemon/mountpoint.js'
-import { mountFs, type FsMount } from '../../src/fs/fuse-mount.js'
+import type { FsMount, FuseBindingName } from '../../src/fs/fuse-mount.js'
 import type { KernelCache } from '../../src/fs/kernel-cache.js'
 import { SecretFs, type SecretFsOptions } from '../../src/fs/secret-fs.js'
 import { silentLogger, type Logger } from '../../src/log.js'
@@ -158,6 +158,14 @@ export async function startDaemon(t: Scope, options: DaemonOptions = {}): Promis
 }
 
 /**
+ * The FUSE binding the tests mount with: $SECRETFS_FUSE (which daemons they start read too), else
+ * the default. A test file that sets it before importing another runs that one on the other binding.
+ */
+export function testBinding(): FuseBindingName {
+  return process.env.SECRETFS_FUSE === 'fuse-native' ? 'fuse-native' : 'lowlevel'
+}
+
+/**
  * Mounts `core` in this process (for tests that use the core directly); unmounted in teardown.
  * Give `kernelCache` to the control API too when the test changes the core through it.
  */
@@ -170,10 +178,11 @@ export async function mountInProcess(
 ): Promise<FsMount> {
   const mountpoint = path.join(await tempDir(t), 'mnt')
   await fs.mkdir(mountpoint, { mode: 0o700 })
-  const mount = await mountFs(
-    await loadFuse(),
+  const fuse = await loadFuse(testBinding())
+  const mount = await fuse.mount(
     mountpoint,
     new SecretFs({ core, log, ...(kernelCache && { kernelCache }), ...limits }),
+    log,
   )
   t.teardown(async () => {
     await withTimeout(mount.unmount(), 10_000, () => 'unmount timed out').catch(() => forceUnmount(mountpoint))

@@ -21,6 +21,7 @@ export interface ServerArgs {
   address?: string
   passphraseFile?: string
   keyFile?: string
+  fuse?: string
 }
 
 export async function run(args: ServerArgs): Promise<void> {
@@ -42,12 +43,16 @@ export async function run(args: ServerArgs): Promise<void> {
     // The CLI looks for the socket where a daemon with default settings listens; elsewhere, it
     // must be told, as `vault server -dev` tells.
     const found = !address || socketCandidates().includes(socketPath)
+    const fuseBinding = args.fuse ?? env.SECRETFS_FUSE ?? 'lowlevel'
+    if (fuseBinding !== 'lowlevel' && fuseBinding !== 'fuse-native')
+      throw new CliError(`--fuse takes lowlevel or fuse-native, not ${JSON.stringify(fuseBinding.slice(0, 40))}`)
     const code = await runDaemon({
       core,
       ...(mountpoint !== undefined && { mountpoint }),
       socketPath,
       log,
       mode,
+      fuseBinding,
       print,
       hints: found ? [] : [`secretfs: to use the CLI, run: export SECRETFS_ADDR='${socketPath}'`],
     })

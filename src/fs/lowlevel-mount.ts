@@ -1,0 +1,301 @@
+// Mounts a SecretFs with secretfs's own binding on libfuse 3's low-level API (src/native/
+// fuse-lowlevel.c): the kernel's inode requests are turned into the path requests SecretFs
+// answers, through the inode table. Directory listings are READDIRPLUS, so `ls -l` needs no
+// lookup per name; a read-only handle is closed without waking JS for a FLUSH. Attribute and
+// entry timeouts are those of the fuse-native mount (fuse-mount.ts) for now: nothing yet tells
+// the kernel when a path changes elsewhere.
+
+import type { Stat } from 'fuse-native'
+import { exists, invalid, notFound } from '../errors.js'
+import {
+  SET_ATTR_SIZE,
+  type Attr,
+  type Dirent,
+  type Entry,
+  type FuseLowLevel,
+  type LowLevelHandlers,
+  type Request,
+  type Session,
+} from '../native/fuse-lowlevel.js'
+import type { Logger } from '../log.js'
+import type { FsMount } from './fuse-mount.js'
+import { InodeTable, ROOT_INO } from './inode-table.js'
+import { ATTRIBUTE_TTL_MS } from './kernel-cache.js'
+import type { SecretFs } from './secret-fs.js'
+
+const S_IFDIR = 0o040000
+
+/** Seconds the kernel keeps a name (see FUSE_OPTIONS.entryTimeout) and attributes. */
+const ENTRY_TIMEOUT = 5
+const ATTR_TIMEOUT = ATTRIBUTE_TTL_MS / 1000
+
+/** renameat2 flags. */
+const RENAME_NOREPLACE = 1
+const RENAME_EXCHANGE = 2
+
+/** Bytes the kernel gives one READDIRPLUS entry at least (fuse_direntplus and a short name). */
+const DIRENTPLUS_BYTES = 160
+
+const ms = (t: number | Date) => (typeof t === 'number' ? t : t.getTime())
+
+const attrOf = (ino: number, st: Stat): Attr => ({
+  ino,
+  mode: st.mode,
+  nlink: st.nlink ?? 1,
+  uid: st.uid,
+  gid: st.gid,
+  size: st.size,
+  atime: ms(st.atime),
+  mtime: ms(st.mtime),
+  ctime: ms(st.ctime),
+})
+
+const entryOf = (ino: number, st: Stat): Entry => ({
+  ino,
+  attr: attrOf(ino, st),
+  attrTimeout: ATTR_TIMEOUT,
+  entryTimeout: ENTRY_TIMEOUT,
+})
+
+/** A handle number as the addon carries it: the lowest bit is the addon's. */
+const fhOf = (fd: number) => fd * 2
+const fdOf = (fh: number) => Math.floor(fh / 2)
+
+export async function mountLowLevel(
+  fuse: FuseLowLevel,
+  mountpoint: string,
+  fs: SecretFs,
+  log: Logger,
+  options = 'fsname=secretfs,subtype=secretfs',
+): Promise<FsMount> {
+  const inodes = new InodeTable()
+  /** Open directories: the listing read at opendir, served in chunks by offset. */
+  const dirs = new Map<number, { path: string; names: string[] }>()
+  let nextDir = 1
+  let session: Session | undefined
+  let ended = false
+
+  const ok = (req: Request) => () => void fuse.replyErr(req, 0)
+  /** The path of `ino`; an inode the kernel should no longer hold is ENOENT. */
+  const pathOf = (ino: number): string => {
+    const p = inodes.path(ino)
+    if (p === undefined) throw notFound()
+    return p
+  }
+  const childOf = (parent: number, name: string): string => {
+    const p = inodes.child(parent, name)
+    if (p === undefined) throw notFound()
+    return p
+  }
+  /** Runs `work` through SecretFs's request runner, which turns what it throws into an errno. */
+  const serve = <T>(req: Request, work: () => T | Promise<T>, answer: (v: T) => void) =>
+    fs.serve(work, answer, (errno) => void fuse.replyErr(req, -errno))
+
+  /** A name's entry: a lookup the kernel counts, so its inode is counted only once it has the answer's attributes. */
+  const entry = async (path: string): Promise<Entry> => {
+    const st = await fs.attributes(path)
+    return entryOf(inodes.ino(path), st)
+  }
+
+  /** Closes a handle no program holds (the kernel never got it, or was answered already). */
+  const letGo = (fd: number) =>
+    fs.serve(
+      () => fs.release(fd),
+      () => {},
+      () => {},
+    )
+  /** An entry the kernel did not get (the request was interrupted) is no lookup it holds. */
+  const answered = (result: number, e: Entry) => {
+    if (result !== 0) inodes.forget(e.ino, 1)
+  }
+
+  const handlers: LowLevelHandlers = {
+    lookup: (req, parent, name) =>
+      serve(
+        req,
+        () => entry(childOf(parent, name)),
+        (e) => answered(fuse.replyEntry(req, e), e),
+      ),
+    forget: (ino, n) => inodes.forget(ino, n),
+    getattr: (req, ino, fh) =>
+      serve(
+        req,
+        // fstat: what the handle holds, even once its name is gone.
+        () => (fh !== undefined ? fs.handleAttributes(fdOf(fh)) : fs.attributes(pathOf(ino))),
+        (st) => void fuse.replyAttr(req, attrOf(ino, st), ATTR_TIMEOUT),
+      ),
+    setattr: (req, ino, toSet, size, fh) =>
+      serve(
+        req,
+        async () => {
+          const path = pathOf(ino)
+          // Mode, owner and times are fixed (as chmod, chown and utimens on the fuse-native mount).
+          if (toSet & SET_ATTR_SIZE) {
+            if (fh !== undefined && fs.writable(fdOf(fh))) fs.ftruncate(fdOf(fh), size)
+            else await fs.truncate(path, size)
+          }
+          return fs.attributes(path)
+        },
+        (st) => void fuse.replyAttr(req, attrOf(ino, st), ATTR_TIMEOUT),
+      ),
+    mkdir: (req, parent, name) =>
+      serve(
+        req,
+        async () => {
+          const path = childOf(parent, name)
+          await fs.mkdir(path)
+          return entry(path)
+        },
+        (e) => answered(fuse.replyEntry(req, e), e),
+      ),
+    unlink: (req, parent, name) =>
+      serve(
+        req,
+        async () => {
+          const path = childOf(parent, name)
+          await fs.unlink(path)
+          inodes.removed(path)
+        },
+        ok(req),
+      ),
+    rmdir: (req, parent, name) =>
+      serve(
+        req,
+        async () => {
+          const path = childOf(parent, name)
+          await fs.rmdir(path)
+          inodes.removed(path)
+        },
+        ok(req),
+      ),
+    rename: (req, parent, name, newParent, newName, flags) =>
+      serve(
+        req,
+        async () => {
+          const from = childOf(parent, name)
+          const to = childOf(newParent, newName)
+          if (flags & RENAME_EXCHANGE) throw invalid('renameat2 RENAME_EXCHANGE is not supported')
+          if (
+            flags & RENAME_NOREPLACE &&
+            (await fs.getattr(to).then(
+              () => true,
+              () => false,
+            ))
+          )
+            throw exists()
+          await fs.rename(from, to)
+          inodes.moved(from, to)
+        },
+        ok(req),
+      ),
+    open: (req, ino, flags) =>
+      serve(
+        req,
+        () => fs.open(pathOf(ino), flags),
+        (fd) => {
+          if (fuse.replyOpen(req, { fh: fhOf(fd), readOnly: !fs.writable(fd), directIo: true }) !== 0) letGo(fd)
+        },
+      ),
+    create: (req, parent, name) =>
+      serve(
+        req,
+        async () => {
+          const path = childOf(parent, name)
+          const fd = await fs.create(path)
+          return { fd, entry: await entry(path) }
+        },
+        ({ fd, entry }) => {
+          const result = fuse.replyCreate(req, entry, { fh: fhOf(fd), directIo: true })
+          answered(result, entry)
+          if (result !== 0) letGo(fd)
+        },
+      ),
+    read: (req, _ino, size, off, fh) => {
+      const buf = Buffer.allocUnsafe(size)
+      serve(
+        req,
+        () => fs.read(fdOf(fh), buf, size, off),
+        (n) => {
+          fuse.replyBuf(req, buf.subarray(0, n))
+          buf.fill(0, 0, n)
+        },
+      )
+    },
+    write: (req, _ino, data, off, fh) =>
+      serve(
+        req,
+        () => fs.write(fdOf(fh), data, data.length, off),
+        (n) => void fuse.replyWrite(req, n),
+      ),
+    flush: (req, _ino, fh) => serve(req, () => fs.flush(fdOf(fh)), ok(req)),
+    fsync: (req, _ino, _datasync, fh) => serve(req, () => fs.commit(fdOf(fh)), ok(req)),
+    release: (req, _ino, fh) => {
+      if (req) return serve(req, () => fs.release(fdOf(fh)), ok(req))
+      // A read-only handle, answered already by the addon: only let it go.
+      letGo(fdOf(fh))
+    },
+    opendir: (req, ino) =>
+      serve(
+        req,
+        async () => {
+          const path = pathOf(ino)
+          const names = await fs.readdir(path)
+          const dh = nextDir++
+          dirs.set(dh, { path, names })
+          return dh
+        },
+        (dh) => {
+          if (fuse.replyOpen(req, { fh: fhOf(dh) }) !== 0) dirs.delete(dh)
+        },
+      ),
+    readdirplus: (req, ino, size, off, fh) =>
+      serve(
+        req,
+        async () => {
+          const dir = dirs.get(fdOf(fh))
+          if (!dir) throw invalid('no such directory handle')
+          const names = dir.names.slice(off, off + Math.ceil(size / DIRENTPLUS_BYTES) + 1)
+          const items = await Promise.all(
+            names.map(async (name, i): Promise<Dirent | undefined> => {
+              const next = off + i + 1
+              if (name === '.' || name === '..')
+                return { name, off: next, ino: name === '.' ? ino : ROOT_INO, mode: S_IFDIR }
+              const path = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`
+              // A name gone since opendir is left out.
+              const st = await fs.attributes(path).catch(() => undefined)
+              if (!st) return undefined
+              const child = inodes.ino(path, false)
+              return { name, off: next, ino: child, mode: st.mode, entry: entryOf(child, st) }
+            }),
+          )
+          return items.filter((d): d is Dirent => d !== undefined)
+        },
+        (items) => {
+          const fitted = fuse.replyDirents(req, items, size, true)
+          // The kernel holds a lookup of each entry that fitted; the others were never seen.
+          items.forEach((d, i) => d.entry && (i < fitted ? inodes.counted(d.ino) : inodes.drop(d.ino)))
+        },
+      ),
+    releasedir: (_req, _ino, fh) => void dirs.delete(fdOf(fh)),
+    unmounted: () => {
+      if (ended) return
+      ended = true
+      log.warn('the filesystem was unmounted from outside the daemon')
+      if (session) fuse.unmount(session)
+    },
+  }
+
+  session = fuse.mount(mountpoint, options, handlers)
+  let unmounted: Promise<void> | undefined
+  return {
+    mountpoint,
+    unmount: () =>
+      (unmounted ??= (async () => {
+        await fs.drain()
+        if (!ended) {
+          ended = true
+          fuse.unmount(session!)
+        }
+      })()),
+  }
+}

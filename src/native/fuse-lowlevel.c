@@ -1,0 +1,898 @@
+// secretfs's FUSE binding (the secretfs_fuse addon): libfuse 3's low-level API, driven by Node's event loop. The session's
+// /dev/fuse descriptor is non-blocking and polled by libuv on the JS thread; each readable event
+// reads and dispatches the requests waiting, calling the JS handler of each operation with a
+// request handle that JS answers now or later (replyErr, replyEntry, ...). No thread hops: the
+// kernel's request reaches JS, and the answer the kernel, on one thread. Invalidations, which can
+// block on kernel locks held by requests only the JS thread can answer, run on libuv's thread
+// pool. Nothing here knows what a secret is: it speaks inodes and bytes.
+
+#define FUSE_USE_VERSION 35
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#define CHECK(call)                                                                                                    \
+  do {                                                                                                                 \
+    if ((call) != napi_ok) return NULL;                                                                                \
+  } while (0)
+
+/** Requests dispatched per readable event before others on the loop get their turn. */
+#define BATCH 64
+
+enum op {
+  OP_INIT,
+  OP_LOOKUP,
+  OP_FORGET,
+  OP_GETATTR,
+  OP_SETATTR,
+  OP_MKDIR,
+  OP_UNLINK,
+  OP_RMDIR,
+  OP_RENAME,
+  OP_OPEN,
+  OP_READ,
+  OP_WRITE,
+  OP_FLUSH,
+  OP_RELEASE,
+  OP_FSYNC,
+  OP_OPENDIR,
+  OP_READDIRPLUS,
+  OP_RELEASEDIR,
+  OP_CREATE,
+  OP_UNMOUNTED,
+  OP_COUNT,
+};
+
+static const char *OP_NAMES[OP_COUNT] = {
+    "init",  "lookup", "forget", "getattr", "setattr", "mkdir",   "unlink",      "rmdir",      "rename",    "open",
+    "read",  "write",  "flush",  "release", "fsync",   "opendir", "readdirplus", "releasedir", "create",    "unmounted",
+};
+
+/** The lowest bit of a handle (fh) is ours: set for a read-only one. JS keeps its number in the others. */
+#define FH_READ_ONLY 1u
+
+struct session {
+  napi_env env;
+  struct fuse_session *se;
+  struct fuse_buf buf;
+  uv_poll_t poll;
+  bool polling;
+  bool closed;
+  napi_ref handlers[OP_COUNT];
+  napi_ref self;
+  napi_async_context async;
+  /** Requests JS still holds and invalidations under way: the session is freed after the last. */
+  unsigned refs;
+  bool poll_closed;
+  /** Invalidations running on the thread pool: the libfuse session outlives the last of them. */
+  unsigned invalidating;
+  bool destroy_pending;
+  char *mountpoint;
+};
+
+/** One kernel request, answered once. JS holds it as an external; GC answers one never answered. */
+struct request {
+  fuse_req_t req;
+  struct session *s;
+  bool answered;
+  /** Answered EINTR when the kernel interrupts it (an operation with no effect to undo). */
+  bool interruptible;
+};
+
+/** The session whose handler is running (one thread, one at a time). */
+static struct session *current;
+
+static void session_free(struct session *s);
+
+/** Drops one of the session's references; the last, once it is unmounted, frees it. */
+static void session_unref(struct session *s) {
+  s->refs--;
+  if (s->poll_closed && s->refs == 0) session_free(s);
+}
+
+// ---- helpers ----
+
+static napi_value undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+static napi_value number(napi_env env, double d) {
+  napi_value v;
+  napi_create_double(env, d, &v);
+  return v;
+}
+
+static napi_value string(napi_env env, const char *s) {
+  napi_value v;
+  napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+static void request_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  struct request *r = data;
+  // A request JS dropped without answering would leave the caller waiting forever. After an
+  // unmount, the session that held it is gone, and with it anyone waiting.
+  if (!r->answered && !r->s->closed) fuse_reply_err(r->req, EIO);
+  struct session *s = r->s;
+  free(r);
+  session_unref(s);
+}
+
+static void on_interrupt(fuse_req_t req, void *data) {
+  (void)req;
+  struct request *r = data;
+  if (r->interruptible && !r->answered) {
+    r->answered = true;
+    fuse_reply_err(r->req, EINTR);
+  }
+}
+
+static napi_value make_request(struct session *s, fuse_req_t req, bool interruptible) {
+  struct request *r = calloc(1, sizeof *r);
+  if (!r) {
+    fuse_reply_err(req, ENOMEM);
+    return NULL;
+  }
+  r->req = req;
+  r->s = s;
+  r->interruptible = interruptible;
+  napi_value ext;
+  if (napi_create_external(s->env, r, request_finalize, NULL, &ext) != napi_ok) {
+    fuse_reply_err(req, EIO);
+    free(r);
+    return NULL;
+  }
+  s->refs++;
+  fuse_req_interrupt_func(req, on_interrupt, r);
+  return ext;
+}
+
+/** Calls the JS handler of `op` with `argv`; a throw answers the request (if any) with EIO. */
+static void call(struct session *s, enum op op, size_t argc, napi_value *argv, struct request *r) {
+  napi_env env = s->env;
+  napi_value fn, recv, result;
+  if (!s->handlers[op] || napi_get_reference_value(env, s->handlers[op], &fn) != napi_ok || !fn) {
+    if (r && !r->answered) {
+      r->answered = true;
+      fuse_reply_err(r->req, ENOSYS);
+    }
+    return;
+  }
+  napi_get_undefined(env, &recv);
+  napi_status st = napi_call_function(env, recv, fn, argc, argv, &result);
+  if (st == napi_pending_exception) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+    if (r && !r->answered) {
+      r->answered = true;
+      fuse_reply_err(r->req, EIO);
+    }
+  }
+}
+
+static struct request *request_of(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok) return NULL;
+  return data;
+}
+
+/** Dispatches a request to JS: the handler gets (request, ...args). */
+static void dispatch(fuse_req_t req, enum op op, bool interruptible, size_t argc, napi_value *args) {
+  struct session *s = current;
+  napi_value argv[8];
+  napi_value ext = make_request(s, req, interruptible);
+  if (!ext) return;
+  argv[0] = ext;
+  for (size_t i = 0; i < argc; i++) argv[i + 1] = args[i];
+  call(s, op, argc + 1, argv, request_of(s->env, ext));
+}
+
+static napi_value ino_value(napi_env env, fuse_ino_t ino) { return number(env, (double)ino); }
+
+// ---- operations ----
+
+static void op_init(void *userdata, struct fuse_conn_info *conn) {
+  (void)userdata;
+  // READDIRPLUS on every chunk: `ls -l` needs no LOOKUP per name.
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+  // Contents change only through this filesystem or by an explicit invalidation.
+  conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+  call(current, OP_INIT, 0, NULL, NULL);
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, parent), string(env, name)};
+  dispatch(req, OP_LOOKUP, true, 2, a);
+}
+
+static void forget_one(fuse_ino_t ino, uint64_t nlookup) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino), number(env, (double)nlookup)};
+  call(current, OP_FORGET, 2, a, NULL);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  forget_one(ino, nlookup);
+  fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
+  for (size_t i = 0; i < count; i++) forget_one(forgets[i].ino, forgets[i].nlookup);
+  fuse_reply_none(req);
+}
+
+static napi_value fh_value(napi_env env, struct fuse_file_info *fi) {
+  return fi ? number(env, (double)fi->fh) : undefined(env);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino), fh_value(env, fi)};
+  dispatch(req, OP_GETATTR, true, 2, a);
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino), number(env, to_set), number(env, (double)attr->st_size), fh_value(env, fi)};
+  dispatch(req, OP_SETATTR, false, 4, a);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, parent), string(env, name), number(env, mode)};
+  dispatch(req, OP_MKDIR, false, 3, a);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, parent), string(env, name)};
+  dispatch(req, OP_UNLINK, false, 2, a);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, parent), string(env, name)};
+  dispatch(req, OP_RMDIR, false, 2, a);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
+                      unsigned int flags) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, parent), string(env, name), ino_value(env, newparent), string(env, newname),
+                    number(env, flags)};
+  dispatch(req, OP_RENAME, false, 5, a);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino), number(env, fi->flags)};
+  dispatch(req, OP_OPEN, false, 2, a);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, parent), string(env, name), number(env, mode), number(env, fi->flags)};
+  dispatch(req, OP_CREATE, false, 4, a);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino), number(env, (double)size), number(env, (double)off), fh_value(env, fi)};
+  dispatch(req, OP_READ, true, 4, a);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  napi_value data;
+  void *copy;
+  if (napi_create_buffer_copy(env, size, buf, &copy, &data) != napi_ok) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  // The receive buffer held plaintext: from here it lives only in what JS keeps.
+  memset((char *)buf, 0, size);
+  napi_value a[] = {ino_value(env, ino), data, number(env, (double)off), fh_value(env, fi)};
+  dispatch(req, OP_WRITE, false, 4, a);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  // A read-only handle has nothing to commit: answered here, JS never woken.
+  if (fi->fh & FH_READ_ONLY) {
+    fuse_reply_err(req, 0);
+    return;
+  }
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino), fh_value(env, fi)};
+  dispatch(req, OP_FLUSH, false, 2, a);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino), fh_value(env, fi)};
+  if (fi->fh & FH_READ_ONLY) {
+    // Nothing to commit: the kernel is answered at once, and JS only lets the handle go.
+    fuse_reply_err(req, 0);
+    napi_value argv[] = {undefined(env), a[0], a[1]};
+    call(current, OP_RELEASE, 3, argv, NULL);
+    return;
+  }
+  dispatch(req, OP_RELEASE, false, 2, a);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino), number(env, datasync), fh_value(env, fi)};
+  dispatch(req, OP_FSYNC, false, 3, a);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  (void)fi;
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino)};
+  dispatch(req, OP_OPENDIR, false, 1, a);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  napi_value a[] = {ino_value(env, ino), number(env, (double)size), number(env, (double)off), fh_value(env, fi)};
+  dispatch(req, OP_READDIRPLUS, true, 4, a);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  // Asked only if READDIRPLUS was refused at INIT: the same handler, whose entries then carry
+  // no attributes (readdirplus replies build the right kind, see reply_dirents).
+  op_readdirplus(req, ino, size, off, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  napi_env env = current->env;
+  fuse_reply_err(req, 0);
+  napi_value argv[] = {undefined(env), ino_value(env, ino), fh_value(env, fi)};
+  call(current, OP_RELEASEDIR, 3, argv, NULL);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino) {
+  (void)ino;
+  struct statvfs st = {0};
+  st.f_bsize = 4096;
+  st.f_frsize = 4096;
+  st.f_namemax = 255;
+  fuse_reply_statfs(req, &st);
+}
+
+static void op_refuse(fuse_req_t req) { fuse_reply_err(req, EPERM); }
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+  (void)link, (void)parent, (void)name;
+  op_refuse(req);
+}
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  (void)ino, (void)newparent, (void)newname;
+  op_refuse(req);
+}
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+  (void)parent, (void)name, (void)mode, (void)rdev;
+  op_refuse(req);
+}
+
+static const struct fuse_lowlevel_ops OPS = {
+    .init = op_init,
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .rename = op_rename,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .release = op_release,
+    .fsync = op_fsync,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .readdirplus = op_readdirplus,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+    .create = op_create,
+    .symlink = op_symlink,
+    .link = op_link,
+    .mknod = op_mknod,
+};
+
+// ---- the loop ----
+
+static void session_stop_polling(struct session *s) {
+  if (s->polling) {
+    uv_poll_stop(&s->poll);
+    s->polling = false;
+  }
+}
+
+static void on_readable(uv_poll_t *handle, int status, int events) {
+  (void)events;
+  struct session *s = handle->data;
+  napi_env env = s->env;
+  napi_handle_scope hs;
+  napi_callback_scope cs;
+  napi_value resource;
+  napi_open_handle_scope(env, &hs);
+  napi_get_reference_value(env, s->self, &resource);
+  // A callback scope: promise jobs the handlers queued run when it closes, as after any I/O.
+  napi_open_callback_scope(env, resource, s->async, &cs);
+  bool ended = status < 0;
+  for (int i = 0; i < BATCH && !ended; i++) {
+    int res = fuse_session_receive_buf(s->se, &s->buf);
+    if (res == -EINTR || res == -EAGAIN) break;
+    if (res <= 0 || fuse_session_exited(s->se)) {
+      // ENODEV: unmounted by someone else (fusermount -u, umount -l).
+      ended = true;
+      break;
+    }
+    current = s;
+    fuse_session_process_buf(s->se, &s->buf);
+    current = NULL;
+  }
+  if (ended && !s->closed) {
+    session_stop_polling(s);
+    call(s, OP_UNMOUNTED, 0, NULL, NULL);
+  }
+  napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+}
+
+// ---- JS API ----
+
+static void session_free(struct session *s) {
+  for (int i = 0; i < OP_COUNT; i++)
+    if (s->handlers[i]) napi_delete_reference(s->env, s->handlers[i]);
+  if (s->self) napi_delete_reference(s->env, s->self);
+  if (s->async) napi_async_destroy(s->env, s->async);
+  free(s->buf.mem);
+  free(s->mountpoint);
+  free(s);
+}
+
+static void on_poll_closed(uv_handle_t *h) {
+  struct session *s = h->data;
+  s->poll_closed = true;
+  if (s->refs == 0) session_free(s);
+}
+
+/** mount(mountpoint, options: string, handlers: object): session */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  char mountpoint[4096], options[4096];
+  size_t len;
+  CHECK(napi_get_value_string_utf8(env, argv[0], mountpoint, sizeof mountpoint, &len));
+  CHECK(napi_get_value_string_utf8(env, argv[1], options, sizeof options, &len));
+
+  struct session *s = calloc(1, sizeof *s);
+  if (!s) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  s->env = env;
+  s->mountpoint = strdup(mountpoint);
+  for (int i = 0; i < OP_COUNT; i++) {
+    napi_value fn;
+    bool has = false;
+    napi_has_named_property(env, argv[2], OP_NAMES[i], &has);
+    if (!has) continue;
+    napi_get_named_property(env, argv[2], OP_NAMES[i], &fn);
+    napi_valuetype t;
+    napi_typeof(env, fn, &t);
+    if (t == napi_function) napi_create_reference(env, fn, 1, &s->handlers[i]);
+  }
+  char *args_v[] = {"secretfs", "-o", options};
+  struct fuse_args args = FUSE_ARGS_INIT(3, args_v);
+  s->se = fuse_session_new(&args, &OPS, sizeof OPS, s);
+  if (!s->se) {
+    session_free(s);
+    napi_throw_error(env, "EINVAL", "libfuse refused the mount options");
+    return NULL;
+  }
+  if (fuse_session_mount(s->se, mountpoint) != 0) {
+    fuse_session_destroy(s->se);
+    session_free(s);
+    napi_throw_error(env, "EMOUNT", "mounting failed (see the daemon's standard error for libfuse's reason)");
+    return NULL;
+  }
+  int fd = fuse_session_fd(s->se);
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+  napi_value self;
+  CHECK(napi_create_object(env, &self));
+  CHECK(napi_create_reference(env, self, 1, &s->self));
+  CHECK(napi_async_init(env, self, string(env, "secretfs:fuse"), &s->async));
+  uv_loop_t *loop;
+  CHECK(napi_get_uv_event_loop(env, &loop));
+  uv_poll_init(loop, &s->poll, fd);
+  s->poll.data = s;
+  uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  s->polling = true;
+
+  napi_value ext;
+  CHECK(napi_create_external(env, s, NULL, NULL, &ext));
+  return ext;
+}
+
+static struct session *session_of(napi_env env, napi_value v) {
+  void *data = NULL;
+  if (napi_get_value_external(env, v, &data) != napi_ok || !data) {
+    napi_throw_type_error(env, NULL, "not a session");
+    return NULL;
+  }
+  return data;
+}
+
+/** unmount(session): stops polling, unmounts (if still mounted) and frees the session. */
+static napi_value js_unmount(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct session *s = session_of(env, argv[0]);
+  if (!s || s->closed) return undefined(env);
+  s->closed = true;
+  session_stop_polling(s);
+  // The poll goes before the descriptor it watches.
+  uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+  fuse_session_unmount(s->se);
+  if (s->invalidating == 0) {
+    fuse_session_destroy(s->se);
+    s->se = NULL;
+  } else s->destroy_pending = true;
+  return undefined(env);
+}
+
+static struct request *take(napi_env env, napi_value v) {
+  struct request *r = request_of(env, v);
+  if (!r || r->answered) return NULL;
+  r->answered = true;
+  // Unmounted meanwhile: libfuse freed the request with its session.
+  if (r->s->closed) return NULL;
+  return r;
+}
+
+static bool get_double(napi_env env, napi_value obj, const char *key, double *out) {
+  napi_value v;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return false;
+  return napi_get_value_double(env, v, out) == napi_ok;
+}
+
+/** An attribute object {ino, mode, nlink, uid, gid, size, atime, mtime, ctime (ms)} as a struct stat. */
+static void stat_of(napi_env env, napi_value obj, struct stat *st) {
+  double d;
+  memset(st, 0, sizeof *st);
+  if (get_double(env, obj, "ino", &d)) st->st_ino = (ino_t)d;
+  if (get_double(env, obj, "mode", &d)) st->st_mode = (mode_t)d;
+  if (get_double(env, obj, "nlink", &d)) st->st_nlink = (nlink_t)d;
+  if (get_double(env, obj, "uid", &d)) st->st_uid = (uid_t)d;
+  if (get_double(env, obj, "gid", &d)) st->st_gid = (gid_t)d;
+  if (get_double(env, obj, "size", &d)) st->st_size = (off_t)d;
+  st->st_blksize = 4096;
+  st->st_blocks = (st->st_size + 511) / 512;
+  const char *times[] = {"atime", "mtime", "ctime"};
+  struct timespec *ts[] = {&st->st_atim, &st->st_mtim, &st->st_ctim};
+  for (int i = 0; i < 3; i++)
+    if (get_double(env, obj, times[i], &d)) {
+      ts[i]->tv_sec = (time_t)(d / 1000);
+      ts[i]->tv_nsec = (long)((d - (double)ts[i]->tv_sec * 1000) * 1e6);
+    }
+}
+
+/** An entry object {ino, attr, attrTimeout, entryTimeout} (seconds) as fuse_entry_param. */
+static void entry_of(napi_env env, napi_value obj, struct fuse_entry_param *e) {
+  double d;
+  memset(e, 0, sizeof *e);
+  napi_value attr;
+  if (napi_get_named_property(env, obj, "attr", &attr) == napi_ok) stat_of(env, attr, &e->attr);
+  if (get_double(env, obj, "ino", &d)) e->ino = (fuse_ino_t)d;
+  e->attr.st_ino = e->ino;
+  e->generation = 1;
+  if (get_double(env, obj, "attrTimeout", &d)) e->attr_timeout = d;
+  if (get_double(env, obj, "entryTimeout", &d)) e->entry_timeout = d;
+}
+
+/** An open object {fh, readOnly, directIo, keepCache} as fuse_file_info; a read-only handle skips FLUSH. */
+static void open_of(napi_env env, napi_value obj, struct fuse_file_info *fi) {
+  double d;
+  bool b;
+  napi_value v;
+  memset(fi, 0, sizeof *fi);
+  if (get_double(env, obj, "fh", &d)) fi->fh = (uint64_t)d;
+  if (napi_get_named_property(env, obj, "readOnly", &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok &&
+      b) {
+    fi->fh |= FH_READ_ONLY;
+    fi->noflush = 1;
+  }
+  if (napi_get_named_property(env, obj, "directIo", &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok)
+    fi->direct_io = b;
+  if (napi_get_named_property(env, obj, "keepCache", &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok)
+    fi->keep_cache = b;
+}
+
+static napi_value reply_status(napi_env env, int res) {
+  napi_value v;
+  napi_create_int32(env, res, &v);
+  return v;
+}
+
+#define REPLY_ARGS(n)                                                                                                  \
+  size_t argc = n;                                                                                                     \
+  napi_value argv[n];                                                                                                  \
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));                                                         \
+  struct request *r = take(env, argv[0]);                                                                              \
+  if (!r) return reply_status(env, -EALREADY);
+
+static napi_value js_reply_err(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  int32_t err = EIO;
+  napi_get_value_int32(env, argv[1], &err);
+  return reply_status(env, fuse_reply_err(r->req, err));
+}
+
+static napi_value js_reply_entry(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  struct fuse_entry_param e;
+  entry_of(env, argv[1], &e);
+  return reply_status(env, fuse_reply_entry(r->req, &e));
+}
+
+static napi_value js_reply_attr(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(3)
+  struct stat st;
+  stat_of(env, argv[1], &st);
+  double timeout = 0;
+  napi_get_value_double(env, argv[2], &timeout);
+  return reply_status(env, fuse_reply_attr(r->req, &st, timeout));
+}
+
+static napi_value js_reply_open(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  struct fuse_file_info fi;
+  open_of(env, argv[1], &fi);
+  return reply_status(env, fuse_reply_open(r->req, &fi));
+}
+
+static napi_value js_reply_create(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(3)
+  struct fuse_entry_param e;
+  struct fuse_file_info fi;
+  entry_of(env, argv[1], &e);
+  open_of(env, argv[2], &fi);
+  return reply_status(env, fuse_reply_create(r->req, &e, &fi));
+}
+
+static napi_value js_reply_buf(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  void *data = NULL;
+  size_t len = 0;
+  if (napi_get_buffer_info(env, argv[1], &data, &len) != napi_ok) {
+    fuse_reply_err(r->req, EIO);
+    return reply_status(env, -EINVAL);
+  }
+  return reply_status(env, fuse_reply_buf(r->req, data, len));
+}
+
+static napi_value js_reply_write(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(2)
+  double count = 0;
+  napi_get_value_double(env, argv[1], &count);
+  return reply_status(env, fuse_reply_write(r->req, (size_t)count));
+}
+
+/**
+ * replyDirents(req, entries: [{name, off, ino, mode, entry?}], size, plus): as many entries as
+ * fit in `size` bytes; `off` is the offset of the entry after each. With `plus`, an entry that
+ * carries `entry` is a lookup the kernel counts (as replyEntry's); one without ('.', '..') is
+ * listed only. Returns how many fitted: the caller counts lookups for those only.
+ */
+static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
+  REPLY_ARGS(4)
+  double size_d = 0;
+  bool plus = false;
+  napi_get_value_double(env, argv[2], &size_d);
+  napi_get_value_bool(env, argv[3], &plus);
+  size_t size = (size_t)size_d;
+  char *buf = calloc(1, size ? size : 1);
+  if (!buf) {
+    fuse_reply_err(r->req, ENOMEM);
+    return reply_status(env, -ENOMEM);
+  }
+  uint32_t n = 0;
+  napi_get_array_length(env, argv[1], &n);
+  size_t used = 0;
+  uint32_t fitted = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item, v;
+    napi_get_element(env, argv[1], i, &item);
+    char name[1024];
+    size_t nlen = 0;
+    napi_get_named_property(env, item, "name", &v);
+    if (napi_get_value_string_utf8(env, v, name, sizeof name, &nlen) != napi_ok) continue;
+    double off = 0, ino_d = 0, mode_d = 0;
+    get_double(env, item, "off", &off);
+    get_double(env, item, "ino", &ino_d);
+    get_double(env, item, "mode", &mode_d);
+    fuse_ino_t ino = (fuse_ino_t)ino_d;
+    mode_t mode = (mode_t)mode_d;
+    size_t need;
+    if (plus) {
+      struct fuse_entry_param e;
+      napi_value ev;
+      napi_valuetype t = napi_undefined;
+      if (napi_get_named_property(env, item, "entry", &ev) == napi_ok) napi_typeof(env, ev, &t);
+      if (t == napi_object) entry_of(env, ev, &e);
+      else {
+        // No entry ('.', '..'): the kernel lists the name and instantiates nothing.
+        memset(&e, 0, sizeof e);
+        e.attr.st_ino = ino;
+        e.attr.st_mode = mode;
+      }
+      need = fuse_add_direntry_plus(r->req, buf + used, size - used, name, &e, (off_t)off);
+    } else {
+      struct stat st;
+      memset(&st, 0, sizeof st);
+      st.st_ino = ino;
+      st.st_mode = mode;
+      need = fuse_add_direntry(r->req, buf + used, size - used, name, &st, (off_t)off);
+    }
+    if (need > size - used) break;
+    used += need;
+    fitted++;
+  }
+  int res = fuse_reply_buf(r->req, buf, used);
+  free(buf);
+  (void)res;
+  napi_value out;
+  napi_create_uint32(env, fitted, &out);
+  return out;
+}
+
+// ---- invalidation, off the JS thread ----
+
+struct inval {
+  uv_work_t work;
+  struct session *s;
+  fuse_ino_t ino;
+  char *name;
+  int result;
+  napi_ref callback;
+};
+
+static void inval_work(uv_work_t *w) {
+  struct inval *iv = w->data;
+  struct session *s = iv->s;
+  // The session is destroyed only once no invalidation runs (see js_unmount).
+  if (!s->se) {
+    iv->result = -ENOTCONN;
+    return;
+  }
+  if (iv->name) iv->result = fuse_lowlevel_notify_inval_entry(s->se, iv->ino, iv->name, strlen(iv->name));
+  else iv->result = fuse_lowlevel_notify_inval_inode(s->se, iv->ino, 0, 0);
+}
+
+static void inval_done(uv_work_t *w, int status) {
+  struct inval *iv = w->data;
+  struct session *s = iv->s;
+  napi_env env = s->env;
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_value fn, recv, arg, result;
+  if (napi_get_reference_value(env, iv->callback, &fn) == napi_ok && fn) {
+    napi_get_undefined(env, &recv);
+    napi_create_int32(env, status < 0 ? status : iv->result, &arg);
+    napi_value resource;
+    napi_get_reference_value(env, s->self, &resource);
+    napi_make_callback(env, s->async, resource, fn, 1, &arg, &result);
+  }
+  napi_delete_reference(env, iv->callback);
+  napi_close_handle_scope(env, hs);
+  free(iv->name);
+  free(iv);
+  if (--s->invalidating == 0 && s->destroy_pending) {
+    fuse_session_destroy(s->se);
+    s->se = NULL;
+    s->destroy_pending = false;
+  }
+  session_unref(s);
+}
+
+/**
+ * invalidate(session, ino, name | undefined, callback(result)): an entry of a directory, or an
+ * inode's attributes and data. After an unmount it does nothing, and never calls back.
+ */
+static napi_value js_invalidate(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  struct inval *iv = calloc(1, sizeof *iv);
+  if (!iv) {
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  double ino = 0;
+  napi_get_value_double(env, argv[1], &ino);
+  iv->ino = (fuse_ino_t)ino;
+  napi_valuetype t;
+  napi_typeof(env, argv[2], &t);
+  if (t == napi_string) {
+    size_t len = 0;
+    napi_get_value_string_utf8(env, argv[2], NULL, 0, &len);
+    iv->name = malloc(len + 1);
+    napi_get_value_string_utf8(env, argv[2], iv->name, len + 1, &len);
+  }
+  iv->s = s;
+  napi_create_reference(env, argv[3], 1, &iv->callback);
+  iv->work.data = iv;
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  if (s->closed) {
+    // Nothing of the mount is cached any more.
+    napi_delete_reference(env, iv->callback);
+    free(iv->name);
+    free(iv);
+    return undefined(env);
+  }
+  s->refs++;
+  s->invalidating++;
+  uv_queue_work(loop, &iv->work, inval_work, inval_done);
+  return undefined(env);
+}
+
+/** The caller of a request: {uid, gid, pid}. */
+static napi_value js_context(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct request *r = request_of(env, argv[0]);
+  if (!r || r->answered) return undefined(env);
+  const struct fuse_ctx *ctx = fuse_req_ctx(r->req);
+  napi_value obj;
+  CHECK(napi_create_object(env, &obj));
+  napi_set_named_property(env, obj, "uid", number(env, ctx->uid));
+  napi_set_named_property(env, obj, "gid", number(env, ctx->gid));
+  napi_set_named_property(env, obj, "pid", number(env, ctx->pid));
+  return obj;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"mount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
+      {"unmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL},
+      {"replyErr", NULL, js_reply_err, NULL, NULL, NULL, napi_default, NULL},
+      {"replyEntry", NULL, js_reply_entry, NULL, NULL, NULL, napi_default, NULL},
+      {"replyAttr", NULL, js_reply_attr, NULL, NULL, NULL, napi_default, NULL},
+      {"replyOpen", NULL, js_reply_open, NULL, NULL, NULL, napi_default, NULL},
+      {"replyCreate", NULL, js_reply_create, NULL, NULL, NULL, napi_default, NULL},
+      {"replyBuf", NULL, js_reply_buf, NULL, NULL, NULL, napi_default, NULL},
+      {"replyWrite", NULL, js_reply_write, NULL, NULL, NULL, napi_default, NULL},
+      {"replyDirents", NULL, js_reply_dirents, NULL, NULL, NULL, napi_default, NULL},
+      {"invalidate", NULL, js_invalidate, NULL, NULL, NULL, napi_default, NULL},
+      {"context", NULL, js_context, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}

@@ -1,0 +1,113 @@
+// The secretfs_fuse addon (fuse-lowlevel.c), typed: libfuse 3's low-level API on Node's event
+// loop. It speaks inodes and requests and knows nothing of secrets; src/fs/lowlevel-mount.ts
+// puts SecretFs on it. A request is answered exactly once, by one of the reply functions, now or
+// later; one that JS drops unanswered is answered EIO when it is collected.
+
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { packageRoot } from './secretfs-native.js'
+
+/** A kernel request, opaque: answered by one reply call. */
+export type Request = { readonly __request: unique symbol }
+
+export interface Attr {
+  ino: number
+  mode: number
+  nlink: number
+  uid: number
+  gid: number
+  size: number
+  /** Milliseconds since the epoch. */
+  atime: number
+  mtime: number
+  ctime: number
+}
+
+/** A name's inode and attributes, and how long (seconds) the kernel may keep each. */
+export interface Entry {
+  ino: number
+  attr: Attr
+  attrTimeout: number
+  entryTimeout: number
+}
+
+export interface OpenReply {
+  /** The handle; even numbers only (the addon keeps the lowest bit). */
+  fh: number
+  /** Nothing to commit at close: the kernel sends no FLUSH, and RELEASE is answered at once. */
+  readOnly?: boolean
+  /** Reads and writes bypass the page cache (content made afresh for each open). */
+  directIo?: boolean
+  /** The page cache from an earlier open stays valid. */
+  keepCache?: boolean
+}
+
+export interface Dirent {
+  name: string
+  /** The offset of the entry after this one. */
+  off: number
+  ino: number
+  mode: number
+  /** For READDIRPLUS: the entry the kernel instantiates (a lookup it counts). */
+  entry?: Entry
+}
+
+/** FUSE_SET_ATTR_* bits of setattr's `toSet`. */
+export const SET_ATTR_SIZE = 1 << 3
+
+/** The handlers a mount calls; a missing one answers ENOSYS. `req` is undefined for a RELEASE answered already. */
+export interface LowLevelHandlers {
+  init?(): void
+  lookup?(req: Request, parent: number, name: string): void
+  forget?(ino: number, nlookup: number): void
+  getattr?(req: Request, ino: number, fh: number | undefined): void
+  setattr?(req: Request, ino: number, toSet: number, size: number, fh: number | undefined): void
+  mkdir?(req: Request, parent: number, name: string, mode: number): void
+  unlink?(req: Request, parent: number, name: string): void
+  rmdir?(req: Request, parent: number, name: string): void
+  rename?(req: Request, parent: number, name: string, newParent: number, newName: string, flags: number): void
+  open?(req: Request, ino: number, flags: number): void
+  create?(req: Request, parent: number, name: string, mode: number, flags: number): void
+  read?(req: Request, ino: number, size: number, off: number, fh: number): void
+  write?(req: Request, ino: number, data: Buffer, off: number, fh: number): void
+  flush?(req: Request, ino: number, fh: number): void
+  release?(req: Request | undefined, ino: number, fh: number): void
+  fsync?(req: Request, ino: number, datasync: number, fh: number): void
+  opendir?(req: Request, ino: number): void
+  readdirplus?(req: Request, ino: number, size: number, off: number, fh: number): void
+  releasedir?(req: undefined, ino: number, fh: number): void
+  /** The kernel ended the mount (fusermount -u, umount -l): the session is over. */
+  unmounted?(): void
+}
+
+export type Session = { readonly __session: unique symbol }
+
+export interface FuseLowLevel {
+  /** Mounts at `mountpoint` with libfuse `options` ('fsname=secretfs,subtype=secretfs,...'). */
+  mount(mountpoint: string, options: string, handlers: LowLevelHandlers): Session
+  /** Stops serving, unmounts if still mounted, and frees the session. */
+  unmount(session: Session): void
+  /** Each reply returns libfuse's result (0, or -errno), or -EALREADY for a request answered before. */
+  replyErr(req: Request, errno: number): number
+  replyEntry(req: Request, entry: Entry): number
+  replyAttr(req: Request, attr: Attr, timeout: number): number
+  replyOpen(req: Request, open: OpenReply): number
+  replyCreate(req: Request, entry: Entry, open: OpenReply): number
+  replyBuf(req: Request, data: Buffer): number
+  replyWrite(req: Request, count: number): number
+  /** Answers with as many of `entries` as fit in `size` bytes; returns how many did. */
+  replyDirents(req: Request, entries: Dirent[], size: number, plus: boolean): number
+  /** Drops what the kernel caches of a name in `parent` (with `name`) or of an inode, off the JS thread. */
+  invalidate(session: Session, ino: number, name: string | undefined, done: (result: number) => void): void
+  /** Who made the request. */
+  context(req: Request): { uid: number; gid: number; pid: number } | undefined
+}
+
+export const FUSE_ADDON_PATH = path.join('build', 'Release', 'secretfs_fuse.node')
+
+let loaded: FuseLowLevel | undefined
+
+/** The addon; throws the loader's error when libfuse 3 (libfuse3.so.3) is missing. */
+export function loadFuseLowLevel(): FuseLowLevel {
+  return (loaded ??= createRequire(import.meta.url)(path.join(packageRoot(), FUSE_ADDON_PATH)) as FuseLowLevel)
+}
