@@ -1,6 +1,7 @@
 // Benchmark of the filesystem, side by side in one run with gocryptfs and tmpfs on the same
 // workload: 1,000 secrets of 64 bytes written (create, write, close) and read (open, read, close),
-// and `ls -l` of a directory of 10,000 secrets. secretfs runs on its durable SQLite store. A
+// and `ls -l` of a directory of 10,000 secrets. secretfs runs on its durable SQLite store, on its
+// own low-level binding and on fuse-native (--fuse fuse-native), each with a store of its own. A
 // fourth column, "floor", is fuse-native serving files from a Map (scripts/fuse-floor.ts): the
 // most any filesystem on this binding can do here.
 // The machine is shared and its speed drifts, so rounds alternate between the targets and each
@@ -71,13 +72,14 @@ async function startProcess(name: string, dir: string, entry: string, args: stri
   }
 }
 
-function startSecretfs(work: string): Promise<Target> {
-  const data = path.join(work, 'secretfs-data')
+function startSecretfs(work: string, binding: 'lowlevel' | 'fuse-native'): Promise<Target> {
+  const name = binding === 'lowlevel' ? 'secretfs' : 'secretfs-fn'
+  const data = path.join(work, `${name}-data`)
   const key = path.join(work, 'key')
-  const mnt = path.join(work, 'secretfs')
+  const mnt = path.join(work, name)
   fs.writeFileSync(key, Buffer.alloc(32, 7), { mode: 0o600 })
-  const args = ['server', '--mountpoint', mnt, '--data', data, '--key-file', key]
-  return startProcess('secretfs', path.join(mnt, 'secret'), 'src/cli/main', args, /stop it with/)
+  const args = ['server', '--mountpoint', mnt, '--data', data, '--key-file', key, '--fuse', binding]
+  return startProcess(name, path.join(mnt, 'secret'), 'src/cli/main', args, /stop it with/)
 }
 
 function startFloor(work: string): Promise<Target> {
@@ -158,7 +160,13 @@ async function main(): Promise<void> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'secretfs-bench-'))
   const targets: Target[] = []
   try {
-    targets.push(await startSecretfs(work), await startGocryptfs(work), await startTmpfs(work), await startFloor(work))
+    targets.push(
+      await startSecretfs(work, 'lowlevel'),
+      await startSecretfs(work, 'fuse-native'),
+      await startGocryptfs(work),
+      await startTmpfs(work),
+      await startFloor(work),
+    )
     const results = new Map<string, { write: number[]; read: number[]; ls: number[]; again: number[] }>()
     for (const t of targets) {
       results.set(t.name, { write: [], read: [], ls: [], again: [] })
@@ -183,6 +191,7 @@ async function main(): Promise<void> {
       return { write: median(r.write), read: median(r.read), ls: median(r.ls), again: median(r.again) }
     }
     const s = m('secretfs')
+    const fn = m('secretfs-fn')
     const g = m('gocryptfs')
     const tm = m('tmpfs')
     const fl = m('floor')
@@ -191,11 +200,13 @@ async function main(): Promise<void> {
     console.log(
       ''.padEnd(34) +
         col('secretfs') +
+        col('on f-native') +
         col('gocryptfs') +
         col('tmpfs') +
         col('floor') +
         col('vs gocrypt') +
         col('floor vs g') +
+        col('vs f-native') +
         '  target',
     )
     const row = (what: string, f: (x: typeof s) => number, digits: number, target: number, higher: boolean) => {
@@ -203,9 +214,10 @@ async function main(): Promise<void> {
       const ok = higher ? ratio >= target : ratio <= target
       console.log(
         what.padEnd(34) +
-          [s, g, tm, fl].map((x) => col(f(x).toFixed(digits))).join('') +
+          [s, fn, g, tm, fl].map((x) => col(f(x).toFixed(digits))).join('') +
           col(`${ratio.toFixed(2)}x`) +
           col(`${(f(fl) / f(g)).toFixed(2)}x`) +
+          col(`${(f(s) / f(fn)).toFixed(2)}x`) +
           `  ${higher ? '>=' : '<='} ${target.toFixed(1)}x ${ok ? 'met' : 'MISSED'}`,
       )
     }
