@@ -32,7 +32,10 @@ export interface Entry {
 }
 
 export interface OpenReply {
-  /** The handle; even numbers only (the addon keeps the lowest bit). */
+  /**
+   * The handle; even numbers only: the addon keeps the lowest bit (set for a read-only one), and
+   * later requests give the handle back with it.
+   */
   fh: number
   /** Nothing to commit at close: the kernel sends no FLUSH, and RELEASE is answered at once. */
   readOnly?: boolean

@@ -1,0 +1,120 @@
+// The low-level binding on its own, serving a tiny filesystem from this process: a handler that
+// throws is EIO for the caller (and the daemon lives on), a read-only handle's close never wakes
+// JS for a FLUSH and its RELEASE is answered before JS hears of it, READDIRPLUS gives `ls -l` its
+// attributes with no LOOKUP per name, and every lookup the kernel was given it forgets again.
+import t from 'tap'
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import { loadFuseLowLevel, type Attr, type Entry, type LowLevelHandlers } from '../../src/native/fuse-lowlevel.js'
+import { forceUnmount, isMounted } from '../../src/daemon/mountpoint.js'
+import { sh, tempDir } from '../helpers/daemon.js'
+
+const fuse = loadFuseLowLevel()
+const CONTENT = Buffer.from('hello\n')
+const now = Date.now()
+const attr = (ino: number, mode: number, size = 0): Attr => ({
+  ino,
+  mode,
+  nlink: 1,
+  uid: process.getuid!(),
+  gid: process.getgid!(),
+  size,
+  atime: now,
+  mtime: now,
+  ctime: now,
+})
+const FILES = new Map([
+  ['file', 2],
+  ['other', 3],
+])
+const attrOf = (ino: number) => (ino === 1 ? attr(1, 0o040700) : attr(ino, 0o100400, CONTENT.length))
+const entry = (ino: number): Entry => ({ ino, attr: attrOf(ino), attrTimeout: 5, entryTimeout: 5 })
+
+t.test('a tiny filesystem on the binding', async (t) => {
+  const calls: string[] = []
+  const lookups = new Map<number, number>()
+  const handlers: LowLevelHandlers = {
+    lookup(req, _parent, name) {
+      calls.push(`lookup ${name}`)
+      if (name === 'boom') throw new Error('a handler that throws')
+      const ino = FILES.get(name)
+      if (!ino) return void fuse.replyErr(req, 2)
+      lookups.set(ino, (lookups.get(ino) ?? 0) + 1)
+      fuse.replyEntry(req, entry(ino))
+    },
+    forget(ino, n) {
+      lookups.set(ino, (lookups.get(ino) ?? 0) - n)
+    },
+    getattr: (req, ino) => void fuse.replyAttr(req, attrOf(ino), 0),
+    open(req, ino) {
+      calls.push(`open ${ino}`)
+      // Answered later, as a handler that awaits the store would.
+      setImmediate(() => fuse.replyOpen(req, { fh: 10, readOnly: true, directIo: true }))
+    },
+    read: (req, _ino, size, off) => void fuse.replyBuf(req, CONTENT.subarray(off, off + size)),
+    flush(req) {
+      calls.push('flush')
+      fuse.replyErr(req, 0)
+    },
+    release(req, _ino, fh) {
+      calls.push(`release ${fh} ${req === undefined ? 'answered already' : 'to answer'}`)
+      if (req) fuse.replyErr(req, 0)
+    },
+    opendir: (req) => void fuse.replyOpen(req, { fh: 20 }),
+    readdirplus(req, _ino, size, off) {
+      calls.push('readdirplus')
+      const all = [
+        { name: '.', off: 1, ino: 1, mode: 0o040000 },
+        { name: '..', off: 2, ino: 1, mode: 0o040000 },
+        ...[...FILES].map(([name, ino], i) => ({ name, off: 3 + i, ino, mode: 0o100000, entry: entry(ino) })),
+      ].slice(off)
+      const fitted = fuse.replyDirents(req, all, size, true)
+      for (const d of all.slice(0, fitted)) if ('entry' in d) lookups.set(d.ino, (lookups.get(d.ino) ?? 0) + 1)
+    },
+  }
+  const mnt = path.join(await tempDir(t), 'mnt')
+  await fs.mkdir(mnt)
+  const session = fuse.mount(mnt, 'fsname=secretfs-test,subtype=secretfs-test', handlers)
+  let mounted = true
+  t.teardown(async () => {
+    if (mounted) fuse.unmount(session)
+    if (await isMounted(mnt)) await forceUnmount(mnt)
+  })
+
+  // Attributes and names are cached for 5 s: each name is asked for once.
+  const boom = await sh(`stat '${mnt}/boom'`)
+  t.not(boom.code, 0)
+  t.match(boom.stderr, /Input\/output error/, 'a handler that throws is EIO')
+
+  calls.length = 0
+  t.equal((await sh(`cat '${mnt}/file'`)).stdout, CONTENT.toString(), 'an open answered later, then a read')
+  t.notOk(calls.includes('flush'), 'no FLUSH for a read-only handle')
+  t.ok(
+    // The handle as the binding gives it back: the number and the read-only bit it keeps.
+    await until(() => calls.includes('release 11 answered already')),
+    'its RELEASE answered by the binding, and JS told',
+  )
+
+  calls.length = 0
+  const ls = await sh(`ls -l '${mnt}'`)
+  t.match(ls.stdout, /-r-------- 1 \S+ \S+ 6 .* file\n/)
+  t.match(ls.stdout, /other\n/)
+  t.notOk(
+    calls.some((c) => c.startsWith('lookup')),
+    'ls -l needs no LOOKUP: READDIRPLUS carried the attributes',
+  )
+
+  fuse.unmount(session)
+  mounted = false
+  t.notOk(await isMounted(mnt), 'unmounted')
+  // Forgetting is up to the kernel: at unmount it drops what it held, and may not send FORGET first.
+  t.ok(
+    [...lookups.values()].every((n) => n >= 0),
+    'never more forgets than lookups',
+  )
+})
+
+async function until(check: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20))
+  return check()
+}
