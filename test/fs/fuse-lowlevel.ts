@@ -1,11 +1,18 @@
 // The low-level binding on its own, serving a tiny filesystem from this process: a handler that
 // throws is EIO for the caller (and the daemon lives on), a read-only handle's close never wakes
 // JS for a FLUSH and its RELEASE is answered before JS hears of it, READDIRPLUS gives `ls -l` its
-// attributes with no LOOKUP per name, and every lookup the kernel was given it forgets again.
+// attributes with no LOOKUP per name, a read interrupted by a signal is answered EINTR at once,
+// and the kernel never forgets more lookups than it was given.
 import t from 'tap'
 import fs from 'node:fs/promises'
 import path from 'node:path'
-import { loadFuseLowLevel, type Attr, type Entry, type LowLevelHandlers } from '../../src/native/fuse-lowlevel.js'
+import {
+  loadFuseLowLevel,
+  type Attr,
+  type Entry,
+  type LowLevelHandlers,
+  type Request,
+} from '../../src/native/fuse-lowlevel.js'
 import { forceUnmount, isMounted } from '../../src/daemon/mountpoint.js'
 import { sh, tempDir } from '../helpers/daemon.js'
 
@@ -26,12 +33,16 @@ const attr = (ino: number, mode: number, size = 0): Attr => ({
 const FILES = new Map([
   ['file', 2],
   ['other', 3],
+  ['slow', 4],
 ])
+const SLOW = 4
 const attrOf = (ino: number) => (ino === 1 ? attr(1, 0o040700) : attr(ino, 0o100400, CONTENT.length))
 const entry = (ino: number): Entry => ({ ino, attr: attrOf(ino), attrTimeout: 5, entryTimeout: 5 })
 
 t.test('a tiny filesystem on the binding', async (t) => {
   const calls: string[] = []
+  /** The read of 'slow', left unanswered. */
+  let slowRead: Request | undefined
   const lookups = new Map<number, number>()
   const handlers: LowLevelHandlers = {
     lookup(req, _parent, name) {
@@ -51,7 +62,11 @@ t.test('a tiny filesystem on the binding', async (t) => {
       // Answered later, as a handler that awaits the store would.
       setImmediate(() => fuse.replyOpen(req, { fh: 10, readOnly: true, directIo: true }))
     },
-    read: (req, _ino, size, off) => void fuse.replyBuf(req, CONTENT.subarray(off, off + size)),
+    read(req, ino, size, off) {
+      // Not answered until the test says: a reader sent a signal is answered EINTR by the binding.
+      if (ino === SLOW) return void (slowRead = req)
+      fuse.replyBuf(req, CONTENT.subarray(off, off + size))
+    },
     flush(req) {
       calls.push('flush')
       fuse.replyErr(req, 0)
@@ -103,6 +118,12 @@ t.test('a tiny filesystem on the binding', async (t) => {
     calls.some((c) => c.startsWith('lookup')),
     'ls -l needs no LOOKUP: READDIRPLUS carried the attributes',
   )
+
+  const interrupted = await sh(`timeout -s INT 0.5 cat '${mnt}/slow'`)
+  t.notOk(interrupted.timedOut, 'cat did not hang on the unanswered read')
+  t.equal(interrupted.code, 124, 'it was stopped by its signal: the INTERRUPT was answered EINTR')
+  t.ok(slowRead, 'while the read was still unanswered')
+  t.equal(fuse.replyBuf(slowRead!, CONTENT), -114, 'whose answer now goes nowhere (EALREADY)')
 
   fuse.unmount(session)
   mounted = false
