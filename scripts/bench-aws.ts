@@ -8,8 +8,8 @@
 import path from 'node:path'
 import { CreateAccessKeyCommand, CreateUserCommand, PutUserPolicyCommand } from '@aws-sdk/client-iam'
 import { startMoto } from '../test/helpers/moto.js'
-import { catter } from './lib/catter.js'
-import { median, msSince, startDevDaemon } from './lib/dev-daemon.js'
+import { coldCatRounds } from './lib/catter.js'
+import { startDevDaemon } from './lib/dev-daemon.js'
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 30
 const POLICY = JSON.stringify({
@@ -35,31 +35,25 @@ async function main(): Promise<void> {
     'key_ready_timeout=0',
   )
   await d.secretfs('write', 'secret/static', 'value=x')
-  const { cat, stop } = catter()
-  cleanups.unshift(stop)
-
-  const creds: number[] = []
-  const sdk: number[] = []
-  const floor: number[] = []
-  for (let i = 0; i < rounds; i++) {
-    let start = process.hrtime.bigint()
-    await cat(path.join(d.mountpoint, 'secret/static'))
-    floor.push(msSince(start))
-
-    start = process.hrtime.bigint()
-    const out = await cat(path.join(d.mountpoint, 'aws/creds/deploy'))
-    creds.push(msSince(start))
-    if (!JSON.parse(out).access_key) throw new Error('cat printed no credentials')
-
-    start = process.hrtime.bigint()
-    const user = `direct-${i}-${Date.now()}`
-    await moto.iam.send(new CreateUserCommand({ UserName: user }))
-    await moto.iam.send(new PutUserPolicyCommand({ UserName: user, PolicyName: 'p', PolicyDocument: POLICY }))
-    await moto.iam.send(new CreateAccessKeyCommand({ UserName: user }))
-    sdk.push(msSince(start))
-  }
+  const {
+    cat: c,
+    direct: s,
+    floor: f,
+  } = await coldCatRounds({
+    rounds,
+    floorFile: path.join(d.mountpoint, 'secret/static'),
+    file: path.join(d.mountpoint, 'aws/creds/deploy'),
+    check: (out) => {
+      if (!JSON.parse(out).access_key) throw new Error('cat printed no credentials')
+    },
+    async direct(i) {
+      const user = `direct-${i}-${Date.now()}`
+      await moto.iam.send(new CreateUserCommand({ UserName: user }))
+      await moto.iam.send(new PutUserPolicyCommand({ UserName: user, PolicyName: 'p', PolicyDocument: POLICY }))
+      await moto.iam.send(new CreateAccessKeyCommand({ UserName: user }))
+    },
+  })
   await d.secretfs('revoke', '--prefix', 'aws/')
-  const [c, s, f] = [median(creds), median(sdk), median(floor)]
   console.log(
     JSON.stringify(
       {

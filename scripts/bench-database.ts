@@ -20,8 +20,8 @@ import { SqliteStorage } from '../src/storage/sqlite-storage.js'
 import { randomAlnum } from '../src/crypto/random-text.js'
 import { expirationText } from '../src/backends/database/statements.js'
 import { havePostgres, startPostgres, type Postgres } from '../test/helpers/postgres.js'
-import { catter } from './lib/catter.js'
-import { median, msSince, startDevDaemon } from './lib/dev-daemon.js'
+import { coldCatRounds } from './lib/catter.js'
+import { msSince, startDevDaemon } from './lib/dev-daemon.js'
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name)
@@ -65,44 +65,35 @@ async function coldCat(p: Postgres, direct: pg.Pool) {
     'max_ttl=24h',
   )
   await d.secretfs('write', 'secret/static', 'value=x')
-  const { cat, stop } = catter()
-  cleanups.unshift(stop)
-
-  const creds: number[] = []
-  const sql: number[] = []
-  const floor: number[] = []
-  for (let i = 0; i < rounds; i++) {
-    let start = process.hrtime.bigint()
-    await cat(path.join(d.mountpoint, 'secret/static'))
-    floor.push(msSince(start))
-
-    start = process.hrtime.bigint()
-    const out = await cat(path.join(d.mountpoint, 'database/creds/readonly'))
-    creds.push(msSince(start))
-    if (!JSON.parse(out).password) throw new Error('cat printed no credentials')
-
-    const name = `direct-${i}-${randomAlnum(20)}`
-    const statements = CREATE.replaceAll('{{name}}', name)
-      .replace('{{password}}', randomAlnum(32))
-      .replace('{{expiration}}', expirationText(new Date(Date.now() + 3600_000)))
-    start = process.hrtime.bigint()
-    const client = await direct.connect()
-    try {
-      await client.query('BEGIN')
-      await client.query(statements)
-      await client.query('COMMIT')
-    } finally {
-      client.release()
-    }
-    sql.push(msSince(start))
-
+  const times = await coldCatRounds({
+    rounds,
+    floorFile: path.join(d.mountpoint, 'secret/static'),
+    file: path.join(d.mountpoint, 'database/creds/readonly'),
+    check: (out) => {
+      if (!JSON.parse(out).password) throw new Error('cat printed no credentials')
+    },
+    async direct(i) {
+      const statements = CREATE.replaceAll('{{name}}', `direct-${i}`)
+        .replace('{{password}}', randomAlnum(32))
+        .replace('{{expiration}}', expirationText(new Date(Date.now() + 3600_000)))
+      const client = await direct.connect()
+      try {
+        await client.query('BEGIN')
+        await client.query(statements)
+        await client.query('COMMIT')
+      } finally {
+        client.release()
+      }
+    },
     // Untimed: the catalog stays the same size from round to round.
-    await direct.query(`REVOKE ALL ON app.visible FROM "${name}"; DROP ROLE "${name}"`)
-    await d.secretfs('revoke', '--prefix', 'database/')
-  }
+    async between(i) {
+      await direct.query(`REVOKE ALL ON app.visible FROM "direct-${i}"; DROP ROLE "direct-${i}"`)
+      await d.secretfs('revoke', '--prefix', 'database/')
+    },
+  })
   const left = await direct.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname LIKE 'v-secretfs-%'`)
   if (left.rows[0].n !== 0) throw new Error(`${left.rows[0].n} users of the daemon were not dropped by revoke`)
-  return { creds: median(creds), sql: median(sql), floor: median(floor) }
+  return { creds: times.cat, sql: times.direct, floor: times.floor }
 }
 
 /** Part 2: `users` users minted in-process with a short TTL; the time from the last expiry until all are dropped. */
