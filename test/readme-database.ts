@@ -18,8 +18,7 @@ t.test("the README's database blocks, as written", async (t) => {
   // A superuser of the test's own, to look on with once the tour has rotated postgres's password.
   await pg.query(`CREATE ROLE onlooker SUPERUSER LOGIN PASSWORD 'onlooker'`)
   const look = (sql: string) => pg.query(sql, { user: 'onlooker', password: 'onlooker' })
-  const users = async () =>
-    (await look(`SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-secretfs-%'`)).split('\n').filter((s) => s !== '')
+  const users = () => pg.madeUsers({ user: 'onlooker', password: 'onlooker' })
   await look("CREATE TABLE public.greeting (v text); INSERT INTO public.greeting VALUES ('hello')")
 
   const tour = await tourHome(t, 'sfs-readme-db-')

@@ -5,7 +5,7 @@ import t from 'tap'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { sh, startDaemon, tempDir } from './helpers/daemon.js'
+import { sh, startDaemon } from './helpers/daemon.js'
 import { tourHome } from './helpers/readme.js'
 
 const root = fileURLToPath(new URL('../', import.meta.url))

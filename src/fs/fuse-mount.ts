@@ -64,13 +64,22 @@ export interface FuseBinding {
 export async function mountFs(Fuse: Fuse, mountpoint: string, fs: SecretFs): Promise<FsMount> {
   const fuse = new Fuse(mountpoint, fs.operations(), FUSE_OPTIONS)
   await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())))
+  return drainedMount(
+    mountpoint,
+    fs,
+    () => new Promise<void>((resolve, reject) => fuse.unmount((err) => (err ? reject(err) : resolve()))),
+  )
+}
+
+/** A mount whose unmount, once, finishes `fs`'s requests and commits, then runs `release`. */
+export function drainedMount(mountpoint: string, fs: SecretFs, release: () => void | Promise<void>): FsMount {
   let unmounted: Promise<void> | undefined
   return {
     mountpoint,
     unmount: () =>
       (unmounted ??= (async () => {
         await fs.drain()
-        await new Promise<void>((resolve, reject) => fuse.unmount((err) => (err ? reject(err) : resolve())))
+        await release()
       })()),
   }
 }

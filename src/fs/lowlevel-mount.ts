@@ -18,7 +18,7 @@ import {
   type Session,
 } from '../native/fuse-lowlevel.js'
 import type { Logger } from '../log.js'
-import type { FsMount } from './fuse-mount.js'
+import { drainedMount, type FsMount } from './fuse-mount.js'
 import { InodeTable, ROOT_INO } from './inode-table.js'
 import { ATTRIBUTE_TTL_MS } from './kernel-cache.js'
 import type { SecretFs } from './secret-fs.js'
@@ -97,6 +97,17 @@ export async function mountLowLevel(
     return entryOf(inodes.ino(path), st)
   }
 
+  /** unlink or rmdir: the name is gone; its inode lives until the kernel forgets it. */
+  const remove = (req: Request, parent: number, name: string, op: (path: string) => Promise<void>) =>
+    serve(
+      req,
+      async () => {
+        const path = childOf(parent, name)
+        await op(path)
+        inodes.removed(path)
+      },
+      ok(req),
+    )
   /** Closes a handle no program holds (the kernel never got it, or was answered already). */
   const letGo = (fd: number) =>
     fs.serve(
@@ -148,26 +159,8 @@ export async function mountLowLevel(
         },
         (e) => answered(fuse.replyEntry(req, e), e),
       ),
-    unlink: (req, parent, name) =>
-      serve(
-        req,
-        async () => {
-          const path = childOf(parent, name)
-          await fs.unlink(path)
-          inodes.removed(path)
-        },
-        ok(req),
-      ),
-    rmdir: (req, parent, name) =>
-      serve(
-        req,
-        async () => {
-          const path = childOf(parent, name)
-          await fs.rmdir(path)
-          inodes.removed(path)
-        },
-        ok(req),
-      ),
+    unlink: (req, parent, name) => remove(req, parent, name, (path) => fs.unlink(path)),
+    rmdir: (req, parent, name) => remove(req, parent, name, (path) => fs.rmdir(path)),
     rename: (req, parent, name, newParent, newName, flags) =>
       serve(
         req,
@@ -271,7 +264,7 @@ export async function mountLowLevel(
           return items.filter((d): d is Dirent => d !== undefined)
         },
         (items) => {
-          const fitted = fuse.replyDirents(req, items, size, true)
+          const fitted = fuse.replyDirents(req, items, size)
           // The kernel holds a lookup of each entry that fitted; the others were never seen.
           items.forEach((d, i) => d.entry && (i < fitted ? inodes.counted(d.ino) : inodes.drop(d.ino)))
         },
@@ -286,16 +279,9 @@ export async function mountLowLevel(
   }
 
   session = fuse.mount(mountpoint, options, handlers)
-  let unmounted: Promise<void> | undefined
-  return {
-    mountpoint,
-    unmount: () =>
-      (unmounted ??= (async () => {
-        await fs.drain()
-        if (!ended) {
-          ended = true
-          fuse.unmount(session!)
-        }
-      })()),
-  }
+  return drainedMount(mountpoint, fs, () => {
+    if (ended) return
+    ended = true
+    fuse.unmount(session!)
+  })
 }

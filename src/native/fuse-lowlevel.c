@@ -83,6 +83,8 @@ struct request {
   bool answered;
   /** Answered EINTR when the kernel interrupts it (an operation with no effect to undo). */
   bool interruptible;
+  /** A READDIRPLUS (not a plain READDIR): its entries carry attributes and lookups. */
+  bool plus;
 };
 
 /** The session whose handler is running (one thread, one at a time). */
@@ -347,16 +349,27 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   dispatch(req, OP_OPENDIR, false, 1, a);
 }
 
-static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+static void readdir_any(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi, bool plus) {
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, ino), number(env, (double)size), number(env, (double)off), fh_value(env, fi)};
-  dispatch(req, OP_READDIRPLUS, true, 4, a);
+  napi_value argv[5];
+  napi_value ext = make_request(current, req, true);
+  if (!ext) return;
+  struct request *r = request_of(env, ext);
+  r->plus = plus;
+  argv[0] = ext;
+  memcpy(argv + 1, a, sizeof a);
+  call(current, OP_READDIRPLUS, 5, argv, r);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
+  readdir_any(req, ino, size, off, fi, true);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-  // Asked only if READDIRPLUS was refused at INIT: the same handler, whose entries then carry
-  // no attributes (readdirplus replies build the right kind, see reply_dirents).
-  op_readdirplus(req, ino, size, off, fi);
+  // Asked only if READDIRPLUS was refused at INIT: the same handler; replyDirents then builds
+  // plain entries, and the kernel counts no lookups.
+  readdir_any(req, ino, size, off, fi, false);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -579,6 +592,13 @@ static bool get_double(napi_env env, napi_value obj, const char *key, double *ou
   return napi_get_value_double(env, v, out) == napi_ok;
 }
 
+static bool get_bool(napi_env env, napi_value obj, const char *key) {
+  napi_value v;
+  bool b = false;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_get_value_bool(env, v, &b) != napi_ok) return false;
+  return b;
+}
+
 /** An attribute object {ino, mode, nlink, uid, gid, size, atime, mtime, ctime (ms)} as a struct stat. */
 static void stat_of(napi_env env, napi_value obj, struct stat *st) {
   double d;
@@ -616,19 +636,14 @@ static void entry_of(napi_env env, napi_value obj, struct fuse_entry_param *e) {
 /** An open object {fh, readOnly, directIo, keepCache} as fuse_file_info; a read-only handle skips FLUSH. */
 static void open_of(napi_env env, napi_value obj, struct fuse_file_info *fi) {
   double d;
-  bool b;
-  napi_value v;
   memset(fi, 0, sizeof *fi);
   if (get_double(env, obj, "fh", &d)) fi->fh = (uint64_t)d;
-  if (napi_get_named_property(env, obj, "readOnly", &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok &&
-      b) {
+  if (get_bool(env, obj, "readOnly")) {
     fi->fh |= FH_READ_ONLY;
     fi->noflush = 1;
   }
-  if (napi_get_named_property(env, obj, "directIo", &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok)
-    fi->direct_io = b;
-  if (napi_get_named_property(env, obj, "keepCache", &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok)
-    fi->keep_cache = b;
+  fi->direct_io = get_bool(env, obj, "directIo");
+  fi->keep_cache = get_bool(env, obj, "keepCache");
 }
 
 static napi_value reply_status(napi_env env, int res) {
@@ -702,17 +717,17 @@ static napi_value js_reply_write(napi_env env, napi_callback_info info) {
 }
 
 /**
- * replyDirents(req, entries: [{name, off, ino, mode, entry?}], size, plus): as many entries as
- * fit in `size` bytes; `off` is the offset of the entry after each. With `plus`, an entry that
+ * replyDirents(req, entries: [{name, off, ino, mode, entry?}], size): as many entries as fit in
+ * `size` bytes; `off` is the offset of the entry after each. For a READDIRPLUS, an entry that
  * carries `entry` is a lookup the kernel counts (as replyEntry's); one without ('.', '..') is
- * listed only. Returns how many fitted: the caller counts lookups for those only.
+ * listed only. Returns how many of the first entries the kernel got with their lookups: the
+ * caller counts lookups for those only (none for a plain READDIR, or an answer that failed).
  */
 static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
-  REPLY_ARGS(4)
+  REPLY_ARGS(3)
   double size_d = 0;
-  bool plus = false;
+  bool plus = r->plus;
   napi_get_value_double(env, argv[2], &size_d);
-  napi_get_value_bool(env, argv[3], &plus);
   size_t size = (size_t)size_d;
   char *buf = calloc(1, size ? size : 1);
   if (!buf) {
@@ -763,9 +778,8 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
   }
   int res = fuse_reply_buf(r->req, buf, used);
   free(buf);
-  (void)res;
   napi_value out;
-  napi_create_uint32(env, fitted, &out);
+  napi_create_uint32(env, res == 0 && plus ? fitted : 0, &out);
   return out;
 }
 

@@ -51,7 +51,7 @@ export interface Dirent {
   off: number
   ino: number
   mode: number
-  /** For READDIRPLUS: the entry the kernel instantiates (a lookup it counts). */
+  /** The entry the kernel instantiates, for a READDIRPLUS (a lookup it counts). */
   entry?: Entry
 }
 
@@ -77,6 +77,7 @@ export interface LowLevelHandlers {
   release?(req: Request | undefined, ino: number, fh: number): void
   fsync?(req: Request, ino: number, datasync: number, fh: number): void
   opendir?(req: Request, ino: number): void
+  /** A listing: READDIRPLUS, or a plain READDIR when the kernel refused READDIRPLUS at INIT (see replyDirents). */
   readdirplus?(req: Request, ino: number, size: number, off: number, fh: number): void
   releasedir?(req: undefined, ino: number, fh: number): void
   /** The kernel ended the mount (fusermount -u, umount -l): the session is over. */
@@ -98,8 +99,12 @@ export interface FuseLowLevel {
   replyCreate(req: Request, entry: Entry, open: OpenReply): number
   replyBuf(req: Request, data: Buffer): number
   replyWrite(req: Request, count: number): number
-  /** Answers with as many of `entries` as fit in `size` bytes; returns how many did. */
-  replyDirents(req: Request, entries: Dirent[], size: number, plus: boolean): number
+  /**
+   * Answers a listing with as many of `entries` as fit in `size` bytes (READDIRPLUS entries, or
+   * plain ones when the kernel asked for a plain READDIR). Returns how many of the first entries
+   * the kernel got with their lookups (0 for a plain READDIR, or an answer that failed).
+   */
+  replyDirents(req: Request, entries: Dirent[], size: number): number
   /** Drops what the kernel caches of a name in `parent` (with `name`) or of an inode, off the JS thread. */
   invalidate(session: Session, ino: number, name: string | undefined, done: (result: number) => void): void
   /** Who made the request. */

@@ -32,11 +32,7 @@ if (havePostgres(t)) {
     'allowed_roles=readonly',
   ]
 
-  /** The login roles PostgreSQL has that secretfs made. */
-  const madeRoles = async () =>
-    (await pg.query(`SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-secretfs-%' ORDER BY 1`))
-      .split('\n')
-      .filter((s) => s !== '')
+  const madeRoles = () => pg.madeUsers()
 
   async function succeed(t: Test, args: string[], input?: string): Promise<string> {
     const r = await cli(args, input)

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
-import { withApi } from '../helpers/cli-run.js'
+import { refusingYargs, withApi } from '../helpers/cli-run.js'
 import { cloudCore, upstream } from '../helpers/cloud-backend.js'
 import { cliCommand, sh, tempDir } from '../helpers/daemon.js'
 import { atTerminal } from '../helpers/terminal.js'
@@ -369,14 +369,7 @@ t.test('an AWS credential hides inherited profiles and tokens', async (t) => {
 })
 
 t.test('exec never loads yargs', async (t) => {
-  const dir = t.testdir({
-    'register.mjs': "import { register } from 'node:module'\nregister('./refuse-yargs.mjs', import.meta.url)\n",
-    'refuse-yargs.mjs':
-      'export async function resolve(specifier, context, next) {\n' +
-      "  if (specifier === 'yargs' || specifier.startsWith('yargs/')) throw new Error('yargs was loaded')\n" +
-      '  return next(specifier, context)\n}\n',
-  })
-  const env = { NODE_OPTIONS: `--import=${path.join(dir, 'register.mjs')}` }
+  const env = refusingYargs(t)
   const r = await cli(['exec', 'secret/one', '--', 'sh', '-c', 'printf %s "$PASSWORD"'], undefined, env)
   t.same([r.code, r.stdout, r.stderr], [0, 'p1', ''])
   t.match((await cli(['--help'], undefined, env)).stderr, /yargs was loaded/, 'the hook does refuse yargs')

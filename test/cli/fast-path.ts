@@ -1,7 +1,6 @@
 // The real CLI against a control API served in this process: fast path.
-import path from 'node:path'
 import t from 'tap'
-import { withApi } from '../helpers/cli-run.js'
+import { refusingYargs, withApi } from '../helpers/cli-run.js'
 
 t.test('the fast path and yargs agree', async (t) => {
   const { api, cli } = await withApi(t)
@@ -35,15 +34,7 @@ t.test('the fast path and yargs agree', async (t) => {
 t.test('read, list, write and delete on a plain command line never load yargs', async (t) => {
   const { api, cli } = await withApi(t)
   await api.core.write('secret/a', Buffer.from('{"k":"v"}'))
-  // A module hook in the CLI's process that refuses to load yargs.
-  const dir = t.testdir({
-    'register.mjs': "import { register } from 'node:module'\nregister('./refuse-yargs.mjs', import.meta.url)\n",
-    'refuse-yargs.mjs':
-      'export async function resolve(specifier, context, next) {\n' +
-      "  if (specifier === 'yargs' || specifier.startsWith('yargs/')) throw new Error('yargs was loaded')\n" +
-      '  return next(specifier, context)\n}\n',
-  })
-  const env = { NODE_OPTIONS: `--import=${path.join(dir, 'register.mjs')}` }
+  const env = refusingYargs(t)
   for (const [args, stdout] of [
     [['read', 'secret/a', '--field', 'k'], 'v'],
     [['list', 'secret/', '--format', 'json'], '[\n  "a"\n]\n'],

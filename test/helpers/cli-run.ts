@@ -2,6 +2,7 @@
 // as a child process, asynchronously, with input and environment of the test's choosing.
 
 import { spawn } from 'node:child_process'
+import path from 'node:path'
 import type { Core } from '../../src/core/core.js'
 import { startTestApi } from './api-fixture.js'
 import { cliCommand, type Scope } from './daemon.js'
@@ -45,4 +46,19 @@ export async function withApi(t: Scope, options: { core?: Core } = {}) {
   const cli = (args: string[], input?: string | Buffer, env: NodeJS.ProcessEnv = {}) =>
     runCli(args, { env: { SECRETFS_ADDR: api.socketPath, ...env }, ...(input !== undefined && { input }) })
   return { api, cli }
+}
+
+/**
+ * An environment whose NODE_OPTIONS load a module hook that refuses to load yargs: a command run
+ * with it shows that its fast path never loads the full argument parser.
+ */
+export function refusingYargs(t: { testdir(fixture: Record<string, string>): string }): NodeJS.ProcessEnv {
+  const dir = t.testdir({
+    'register.mjs': "import { register } from 'node:module'\nregister('./refuse-yargs.mjs', import.meta.url)\n",
+    'refuse-yargs.mjs':
+      'export async function resolve(specifier, context, next) {\n' +
+      "  if (specifier === 'yargs' || specifier.startsWith('yargs/')) throw new Error('yargs was loaded')\n" +
+      '  return next(specifier, context)\n}\n',
+  })
+  return { NODE_OPTIONS: `--import=${path.join(dir, 'register.mjs')}` }
 }

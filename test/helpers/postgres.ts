@@ -42,6 +42,8 @@ export interface Postgres {
   psql(sql: string, opts?: PsqlOptions): Promise<PsqlResult>
   /** Like psql, but throws (with psql's stderr) unless its status is 0; returns stdout trimmed. */
   query(sql: string, opts?: PsqlOptions): Promise<string>
+  /** The login roles secretfs's database backend made (v-secretfs-…), sorted. */
+  madeUsers(opts?: PsqlOptions): Promise<string[]>
   /** Stops the server now (fast shutdown, SIGINT); teardown does it otherwise. */
   stop(): Promise<void>
   /** Starts it again after stop(), with the same data directory and port. */
@@ -164,6 +166,11 @@ export async function startPostgres(t: Scope): Promise<Postgres> {
     env.PGCONNECT_TIMEOUT = '5'
     return run(path.join(BIN, 'psql'), args, { env, input: sql })
   }
+  const query = async (sql: string, opts?: PsqlOptions) => {
+    const r = await psql(sql, opts)
+    if (r.status !== 0) throw new Error(`psql failed (status ${r.status}): ${r.stderr.trim()}`)
+    return r.stdout.trim()
+  }
   return {
     host: HOST,
     port,
@@ -171,11 +178,11 @@ export async function startPostgres(t: Scope): Promise<Postgres> {
     superPassword,
     url: `postgresql://${SUPERUSER}:${superPassword}@${HOST}:${port}/postgres`,
     psql,
-    async query(sql, opts) {
-      const r = await psql(sql, opts)
-      if (r.status !== 0) throw new Error(`psql failed (status ${r.status}): ${r.stderr.trim()}`)
-      return r.stdout.trim()
-    },
+    query,
+    madeUsers: async (opts) =>
+      (await query(`SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-secretfs-%' ORDER BY 1`, opts))
+        .split('\n')
+        .filter((s) => s !== ''),
     stop: () => srv.stop(),
     start: () => srv.start(),
   }

@@ -31,7 +31,7 @@ export function credsPath(state: DatabaseState, leases: LeaseAccess): PathSpec {
       // The user's VALID UNTIL is the lease's end, as the lease system will set it.
       const { ttl } = leases.ttls({ ttl: role.default_ttl, maxTtl: role.max_ttl })
       return createUser(
-        await state.database(role.db_name),
+        await state.database(role.db_name, config),
         state.storage,
         name!,
         role,

@@ -25,7 +25,7 @@ export function rotateRoot(state: DatabaseState, name: string): Promise<void> {
       throw invalid(
         'rotate-root needs the username and password fields of the configuration, and {{password}} in its connection_url',
       )
-    const db = await state.database(name)
+    const db = await state.database(name, entry)
     const password = newPassword()
     const walId = await putWal(state.storage, { kind: 'root', db_name: name, password } satisfies RootRotationWal)
     const statements =

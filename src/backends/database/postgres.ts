@@ -96,11 +96,13 @@ export async function verifyConnection(details: ConnectionDetails, timeouts: PgT
 /** The pool of one config/NAME, as it was when built. */
 export class Database {
   readonly #pool: pg.Pool
+  readonly #timeouts: PgTimeouts
   /** Settles when the last transaction that asked for its turn is done (see transaction). */
   #turn: Promise<void> = Promise.resolve()
   #ended = false
 
   constructor(details: ConnectionDetails, timeouts: PgTimeouts) {
+    this.#timeouts = timeouts
     this.#pool = new pg.Pool({
       ...clientConfig(details, timeouts),
       max: details.max_open_connections,
@@ -140,7 +142,8 @@ export class Database {
 
   /**
    * Runs `statements` in one transaction: all of them happen, or none. This pool's transactions
-   * run one at a time, each once it has its connection (so a wait is bounded as connecting is):
+   * run one at a time, each once it has its connection, and none waits for its turn longer than
+   * a statement may run:
    * GRANT and REVOKE rewrite the catalog row of the object they name, and PostgreSQL refuses two
    * transactions that rewrite one row at once ("tuple concurrently updated") rather than making
    * one wait. One that meets such a conflict with another process is run again, after a short
@@ -163,7 +166,20 @@ export class Database {
     const before = this.#turn
     let done!: () => void
     this.#turn = new Promise<void>((resolve) => (done = resolve))
-    await before
+    // The wait is bounded too: earlier transactions take at most a statement's time each.
+    let timer: NodeJS.Timeout | undefined
+    const waited = await Promise.race([
+      before.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.#timeouts.query))),
+    ])
+    clearTimeout(timer)
+    if (!waited) {
+      // Those after this one still wait for those before it.
+      void before.then(done)
+      throw upstream(
+        `PostgreSQL: earlier changes to this database were still running after ${this.#timeouts.query / 1000} s; try again`,
+      )
+    }
     try {
       return await fn()
     } finally {

@@ -4,7 +4,8 @@
 
 import { notFound } from '../../errors.js'
 import type { StorageView } from '../../barrier/barrier.js'
-import { readConfig } from './path-config.js'
+import type { JsonEntry } from '../framework/json-entry.js'
+import { readConfig, type DbConfig } from './path-config.js'
 import { Database, type PgTimeouts } from './postgres.js'
 
 export class DatabaseState {
@@ -18,9 +19,12 @@ export class DatabaseState {
     this.timeouts = timeouts
   }
 
-  /** The pool of config/`name` as it is now (rebuilt when it has changed). */
-  async database(name: string): Promise<Database> {
-    const entry = await readConfig(this.storage, name)
+  /**
+   * The pool of config/`name` as it is now (rebuilt when it has changed); `entry` is that
+   * configuration when the caller has just read it.
+   */
+  async database(name: string, entry?: JsonEntry<DbConfig>): Promise<Database> {
+    entry ??= await readConfig(this.storage, name)
     if (!entry) throw notFound('no such database configuration: write config/NAME first')
     const modified = entry.modified.getTime()
     const cached = this.#pools.get(name)

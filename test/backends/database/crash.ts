@@ -15,8 +15,7 @@ const pg = await startPostgres(t)
 // transaction: the user then exists while the statements still run, as after a COMMIT.
 await pg.query('CREATE EXTENSION dblink')
 
-const users = async () =>
-  (await pg.query(`SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-secretfs-%'`)).split('\n').filter((s) => s !== '')
+const users = () => pg.madeUsers()
 const cliOf = (d: DaemonProcess) => (args: string[]) => runCli(args, { env: { SECRETFS_ADDR: d.socketPath } })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 

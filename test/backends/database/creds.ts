@@ -44,11 +44,7 @@ if (havePostgres(t)) {
     allowed_roles: 'readonly,broken,slow',
   })
 
-  /** The login roles PostgreSQL has that secretfs made. */
-  const madeRoles = async () =>
-    (await pg.query(`SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-secretfs-%' ORDER BY 1`))
-      .split('\n')
-      .filter((s) => s !== '')
+  const madeRoles = () => pg.madeUsers()
 
   const asUser = (c: Creds, sql: string) => pg.psql(sql, { user: c.username, password: c.password })
 

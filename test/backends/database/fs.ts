@@ -44,11 +44,7 @@ if (havePostgres(t)) {
   )
   const CONNECTION_URL = `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres?sslmode=disable`
 
-  /** The login roles PostgreSQL has that secretfs made. */
-  const madeRoles = async () =>
-    (await pg.query(`SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-secretfs-%' ORDER BY 1`))
-      .split('\n')
-      .filter((s) => s !== '')
+  const madeRoles = () => pg.madeUsers()
   const asUser = (c: Creds, sql: string) => pg.psql(sql, { user: c.username, password: c.password })
   const mounted = async () => /^database\/ +database/m.test((await root('cat sys/mounts')).stdout)
 

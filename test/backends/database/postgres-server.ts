@@ -2,7 +2,6 @@
 // really checked, that stops and starts again (as the outage tests need), and that is gone, process
 // and data directory, once its test ends.
 import fs from 'node:fs/promises'
-import net from 'node:net'
 import t from 'tap'
 import { canConnect } from '../../helpers/moto.js'
 import { havePostgres, startPostgres } from '../../helpers/postgres.js'
