@@ -3,14 +3,16 @@
 // reads and dispatches the requests waiting, calling the JS handler of each operation with a
 // request handle that JS answers now or later (replyErr, replyEntry, ...). No thread hops: the
 // kernel's request reaches JS, and the answer the kernel, on one thread. Invalidations, which can
-// block on kernel locks held by requests only the JS thread can answer, run on libuv's thread
-// pool. Nothing here knows what a secret is: it speaks inodes and bytes.
+// block on kernel locks held by requests only the JS thread can answer, run on a thread of the
+// session's own, never on libuv's pool (whose threads a request's own work may be waiting for).
+// Nothing here knows what a secret is: it speaks inodes and bytes.
 
 #define FUSE_USE_VERSION 35
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,13 +69,13 @@ struct session {
   napi_ref handlers[OP_COUNT];
   napi_ref self;
   napi_async_context async;
-  /** Requests JS still holds and invalidations under way: the session is freed after the last. */
+  /** Requests JS still holds, and the invalidator's wake-up handle: the session is freed after the last. */
   unsigned refs;
   bool poll_closed;
-  /** Invalidations running on the thread pool: the libfuse session outlives the last of them. */
-  unsigned invalidating;
+  /** Unmounted, with the libfuse session kept until the invalidation thread has ended. */
   bool destroy_pending;
   char *mountpoint;
+  struct invalidator *inv;
 };
 
 /** One kernel request, answered once. JS holds it as an external; GC answers one never answered. */
@@ -122,9 +124,9 @@ static void request_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
   struct request *r = data;
-  // A request JS dropped without answering would leave the caller waiting forever. After an
-  // unmount, the session that held it is gone, and with it anyone waiting.
-  if (!r->answered && !r->s->closed) fuse_reply_err(r->req, EIO);
+  // A request JS dropped without answering would leave the caller waiting forever. Once the
+  // libfuse session is destroyed, the request went with it, and with it anyone waiting.
+  if (!r->answered && r->s->se) fuse_reply_err(r->req, EIO);
   struct session *s = r->s;
   free(r);
   session_unref(s);
@@ -558,6 +560,8 @@ static struct session *session_of(napi_env env, napi_value v) {
   return data;
 }
 
+static void invalidator_stop(struct session *s);
+
 /** unmount(session): stops polling, unmounts (if still mounted) and frees the session. */
 static napi_value js_unmount(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -570,10 +574,14 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   // The poll goes before the descriptor it watches.
   uv_close((uv_handle_t *)&s->poll, on_poll_closed);
   fuse_session_unmount(s->se);
-  if (s->invalidating == 0) {
+  if (s->inv) {
+    // The thread may be inside a notification: the session (and its descriptor) lives until it ends.
+    s->destroy_pending = true;
+    invalidator_stop(s);
+  } else {
     fuse_session_destroy(s->se);
     s->se = NULL;
-  } else s->destroy_pending = true;
+  }
   return undefined(env);
 }
 
@@ -581,8 +589,9 @@ static struct request *take(napi_env env, napi_value v) {
   struct request *r = request_of(env, v);
   if (!r || r->answered) return NULL;
   r->answered = true;
-  // Unmounted meanwhile: libfuse freed the request with its session.
-  if (r->s->closed) return NULL;
+  // libfuse freed the request with its session. Between the unmount and that, answers still go
+  // out: a caller the kernel still waits for may hold a lock an invalidation is waiting on.
+  if (!r->s->se) return NULL;
   return r;
 }
 
@@ -783,58 +792,154 @@ static napi_value js_reply_dirents(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// ---- invalidation, off the JS thread ----
+// ---- invalidation, on the session's own thread ----
 
 struct inval {
-  uv_work_t work;
-  struct session *s;
+  struct inval *next;
   fuse_ino_t ino;
+  /** An entry of the directory `ino`; NULL: the inode's attributes and data. */
   char *name;
   int result;
   napi_ref callback;
 };
 
-static void inval_work(uv_work_t *w) {
-  struct inval *iv = w->data;
-  struct session *s = iv->s;
-  // The session is destroyed only once no invalidation runs (see js_unmount).
-  if (!s->se) {
-    iv->result = -ENOTCONN;
-    return;
+/**
+ * One thread per session, started at its first invalidation, runs them in order. A notification
+ * can wait on a kernel lock that a request holds until JS answers it; JS never waits for this
+ * thread, so the request is answered and the notification goes on.
+ */
+struct invalidator {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct inval *head, *tail;
+  /** Run, waiting for JS to call their callbacks. */
+  struct inval *done;
+  bool stop;
+  bool exited;
+  bool joined;
+  uv_async_t wake;
+};
+
+static void *invalidator_main(void *arg) {
+  struct session *s = arg;
+  struct invalidator *inv = s->inv;
+  pthread_mutex_lock(&inv->mu);
+  for (;;) {
+    while (!inv->head && !inv->stop) pthread_cond_wait(&inv->cv, &inv->mu);
+    struct inval *iv = inv->head;
+    if (!iv) break;
+    inv->head = iv->next;
+    if (!inv->head) inv->tail = NULL;
+    bool stopping = inv->stop;
+    pthread_mutex_unlock(&inv->mu);
+    // The libfuse session is destroyed only after this thread has ended (see js_unmount).
+    if (stopping) iv->result = -ENOTCONN;
+    else if (iv->name) iv->result = fuse_lowlevel_notify_inval_entry(s->se, iv->ino, iv->name, strlen(iv->name));
+    else iv->result = fuse_lowlevel_notify_inval_inode(s->se, iv->ino, 0, 0);
+    pthread_mutex_lock(&inv->mu);
+    iv->next = inv->done;
+    inv->done = iv;
+    uv_async_send(&inv->wake);
   }
-  if (iv->name) iv->result = fuse_lowlevel_notify_inval_entry(s->se, iv->ino, iv->name, strlen(iv->name));
-  else iv->result = fuse_lowlevel_notify_inval_inode(s->se, iv->ino, 0, 0);
+  inv->exited = true;
+  pthread_mutex_unlock(&inv->mu);
+  uv_async_send(&inv->wake);
+  return NULL;
 }
 
-static void inval_done(uv_work_t *w, int status) {
-  struct inval *iv = w->data;
-  struct session *s = iv->s;
+static void on_wake_closed(uv_handle_t *h) {
+  struct session *s = h->data;
+  struct invalidator *inv = s->inv;
+  pthread_mutex_destroy(&inv->mu);
+  pthread_cond_destroy(&inv->cv);
+  free(inv);
+  s->inv = NULL;
+  session_unref(s);
+}
+
+/** On the JS thread: calls back for the invalidations run, and ends the session after the thread. */
+static void on_wake(uv_async_t *h) {
+  struct session *s = h->data;
+  struct invalidator *inv = s->inv;
   napi_env env = s->env;
+  pthread_mutex_lock(&inv->mu);
+  struct inval *done = inv->done;
+  inv->done = NULL;
+  bool exited = inv->exited;
+  pthread_mutex_unlock(&inv->mu);
+  // Run in the order they were asked for.
+  struct inval *ordered = NULL;
+  while (done) {
+    struct inval *next = done->next;
+    done->next = ordered;
+    ordered = done;
+    done = next;
+  }
   napi_handle_scope hs;
   napi_open_handle_scope(env, &hs);
-  napi_value fn, recv, arg, result;
-  if (napi_get_reference_value(env, iv->callback, &fn) == napi_ok && fn) {
-    napi_get_undefined(env, &recv);
-    napi_create_int32(env, status < 0 ? status : iv->result, &arg);
-    napi_value resource;
-    napi_get_reference_value(env, s->self, &resource);
-    napi_make_callback(env, s->async, resource, fn, 1, &arg, &result);
+  napi_value resource;
+  napi_get_reference_value(env, s->self, &resource);
+  while (ordered) {
+    struct inval *iv = ordered;
+    ordered = iv->next;
+    napi_value fn, recv, arg, result;
+    if (napi_get_reference_value(env, iv->callback, &fn) == napi_ok && fn) {
+      napi_get_undefined(env, &recv);
+      napi_create_int32(env, iv->result, &arg);
+      napi_make_callback(env, s->async, resource, fn, 1, &arg, &result);
+    }
+    napi_delete_reference(env, iv->callback);
+    free(iv->name);
+    free(iv);
   }
-  napi_delete_reference(env, iv->callback);
   napi_close_handle_scope(env, hs);
-  free(iv->name);
-  free(iv);
-  if (--s->invalidating == 0 && s->destroy_pending) {
-    fuse_session_destroy(s->se);
-    s->se = NULL;
-    s->destroy_pending = false;
+  if (exited && !inv->joined) {
+    inv->joined = true;
+    pthread_join(inv->thread, NULL);
+    if (s->destroy_pending) {
+      fuse_session_destroy(s->se);
+      s->se = NULL;
+      s->destroy_pending = false;
+    }
+    uv_close((uv_handle_t *)&inv->wake, on_wake_closed);
   }
-  session_unref(s);
+}
+
+static bool invalidator_start(napi_env env, struct session *s) {
+  struct invalidator *inv = calloc(1, sizeof *inv);
+  if (!inv) return false;
+  uv_loop_t *loop;
+  napi_get_uv_event_loop(env, &loop);
+  pthread_mutex_init(&inv->mu, NULL);
+  pthread_cond_init(&inv->cv, NULL);
+  uv_async_init(loop, &inv->wake, on_wake);
+  inv->wake.data = s;
+  // The daemon's loop does not stay alive for this handle alone.
+  uv_unref((uv_handle_t *)&inv->wake);
+  s->inv = inv;
+  s->refs++;
+  if (pthread_create(&inv->thread, NULL, invalidator_main, s) != 0) {
+    inv->exited = inv->joined = true;
+    uv_close((uv_handle_t *)&inv->wake, on_wake_closed);
+    return false;
+  }
+  return true;
+}
+
+/** At unmount: what is queued is not run (its callbacks get -ENOTCONN), and the thread ends. */
+static void invalidator_stop(struct session *s) {
+  struct invalidator *inv = s->inv;
+  pthread_mutex_lock(&inv->mu);
+  inv->stop = true;
+  pthread_cond_signal(&inv->cv);
+  pthread_mutex_unlock(&inv->mu);
 }
 
 /**
  * invalidate(session, ino, name | undefined, callback(result)): an entry of a directory, or an
- * inode's attributes and data. After an unmount it does nothing, and never calls back.
+ * inode's attributes and data, dropped from the kernel's caches. After an unmount it does
+ * nothing and never calls back; those still queued then are called back with -ENOTCONN.
  */
 static napi_value js_invalidate(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -842,6 +947,12 @@ static napi_value js_invalidate(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   struct session *s = session_of(env, argv[0]);
   if (!s) return NULL;
+  // Nothing of the mount is cached any more.
+  if (s->closed) return undefined(env);
+  if (!s->inv && !invalidator_start(env, s)) {
+    napi_throw_error(env, "EAGAIN", "the invalidation thread could not be started");
+    return NULL;
+  }
   struct inval *iv = calloc(1, sizeof *iv);
   if (!iv) {
     napi_throw_error(env, "ENOMEM", "out of memory");
@@ -856,23 +967,21 @@ static napi_value js_invalidate(napi_env env, napi_callback_info info) {
     size_t len = 0;
     napi_get_value_string_utf8(env, argv[2], NULL, 0, &len);
     iv->name = malloc(len + 1);
+    if (!iv->name) {
+      free(iv);
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return NULL;
+    }
     napi_get_value_string_utf8(env, argv[2], iv->name, len + 1, &len);
   }
-  iv->s = s;
   napi_create_reference(env, argv[3], 1, &iv->callback);
-  iv->work.data = iv;
-  uv_loop_t *loop;
-  napi_get_uv_event_loop(env, &loop);
-  if (s->closed) {
-    // Nothing of the mount is cached any more.
-    napi_delete_reference(env, iv->callback);
-    free(iv->name);
-    free(iv);
-    return undefined(env);
-  }
-  s->refs++;
-  s->invalidating++;
-  uv_queue_work(loop, &iv->work, inval_work, inval_done);
+  struct invalidator *inv = s->inv;
+  pthread_mutex_lock(&inv->mu);
+  if (inv->tail) inv->tail->next = iv;
+  else inv->head = iv;
+  inv->tail = iv;
+  pthread_cond_signal(&inv->cv);
+  pthread_mutex_unlock(&inv->mu);
   return undefined(env);
 }
 
