@@ -54,6 +54,7 @@ async function awsConfig(command: string): Promise<NodeJS.ProcessEnv> {
 }
 
 const callerArn = /"Arn": "arn:aws:iam::123456789012:user\/(secretfs-deploy-[^"]+)"/
+const userArn = /^arn:aws:iam::123456789012:user\/(secretfs-deploy-\S+)$/
 
 t.test('ls and stat make nothing; each form says the same credential', async (t) => {
   t.equal((await sh('ls aws', { cwd: mnt })).stdout, 'config\ncreds\ncurrent\nroles\nsts\n')
@@ -95,12 +96,22 @@ t.test('fifty aws CLI calls through credential_process (the file) make one IAM u
   await cli(['revoke', '--prefix', 'aws/'])
   t.same(await users(), [], 'no credential yet: the first calls make it')
   const env = await awsConfig(`cat ${mnt}/aws/current/deploy/credential_process`)
-  // Four at a time, so that reads also meet while the credential is being made.
-  const loop = `seq 50 | xargs -P 4 -I{} aws --endpoint-url ${moto.endpoint} sts get-caller-identity`
+  // Four at a time, so that reads also meet while the credential is being made; each call's answer
+  // in a file of its own.
+  const out = await tempDir(t)
+  const call = `aws --endpoint-url ${moto.endpoint} sts get-caller-identity --query Arn --output text`
+  const loop = `seq 50 | xargs -P 4 -I{} sh -c '${call} > ${out}/{}'`
   const r = await sh(loop, { env, timeoutMs: 600_000 })
   t.equal(r.code, 0, r.stderr)
-  const arns = [...r.stdout.matchAll(new RegExp(callerArn, 'g'))].map((m) => m[1])
-  t.equal(arns.length, 50)
+  const answers = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => fs.readFile(path.join(out, String(i + 1)), 'utf8').catch(() => '(none)')),
+  )
+  const arns = answers.map((a) => userArn.exec(a.trim())?.[1])
+  t.same(
+    answers.filter((_, i) => arns[i] === undefined),
+    [],
+    'every call answered as a user secretfs made',
+  )
   const made = await users()
   t.equal(made.length, 1, 'one IAM user for fifty calls')
   t.same(new Set(arns), new Set(made), 'every call was that credential')
