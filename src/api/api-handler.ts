@@ -4,12 +4,10 @@
 import type { Core } from '../core/core.js'
 import type { Lease } from '../backends/backend.js'
 import { mountsJson } from '../backends/system-backend.js'
-import { normalizeMountPath } from '../core/paths.js'
 import { encodeFields, isFields, presentValue } from '../core/secret-data.js'
 import { wipe } from '../crypto/secure-key.js'
 import { invalid, notFound } from '../errors.js'
 import { leaseInfo, ttlOf } from '../format/lease.js'
-import type { KernelCache } from '../fs/kernel-cache.js'
 import type { Logger } from '../log.js'
 import { parseDuration } from './duration.js'
 import { errorResponse } from './http-status.js'
@@ -52,30 +50,24 @@ function envelope(data: unknown, lease?: Lease): Record<string, unknown> {
 }
 
 /** A mount's path as the filesystem names it: 'secret/' → 'secret'. */
-function mountName(path: string): string {
-  return normalizeMountPath(path).slice(0, -1)
-}
-
 export class ApiHandler {
   readonly #core: Core
   readonly #log: Logger
   /** One unseal at a time: each passphrase attempt costs an Argon2id run of 256 MiB. */
   #unsealing: Promise<unknown> = Promise.resolve()
-  /**
-   * What the mount's kernel may still hold. A change is answered only once what the kernel cached
-   * before it has lapsed, so that whatever the client does next on the mount sees the change.
-   */
-  readonly #kernelCache: KernelCache | undefined
 
-  constructor(core: Core, log: Logger, kernelCache?: KernelCache) {
+  constructor(core: Core, log: Logger) {
     this.#core = core
     this.#log = log
-    this.#kernelCache = kernelCache
   }
 
   async handle(req: ApiRequest): Promise<ApiResponse> {
     try {
-      return await this.#route(req, parseTarget(req.target))
+      const response = await this.#route(req, parseTarget(req.target))
+      // A change is answered once the mount has followed it (the kernel's caches told), so that
+      // whatever the client does next on the mount sees it.
+      if (req.method !== 'GET' && req.method !== 'HEAD') await this.#core.changesApplied()
+      return response
     } catch (e) {
       if (e instanceof MethodNotAllowed)
         return {
@@ -102,7 +94,6 @@ export class ApiHandler {
         const path = more.join('/')
         if (allow(m, 'POST', 'PUT', 'DELETE') === 'DELETE') {
           await this.#core.unmount(path)
-          await this.#kernelCache?.lapsedUnder(mountName(path))
           return noContent()
         }
         return this.#mount(path, jsonObject(req))
@@ -112,7 +103,6 @@ export class ApiHandler {
         const body = jsonObject(req)
         const from = stringField(body, 'from')
         await this.#core.remount(from, stringField(body, 'to'))
-        await this.#kernelCache?.lapsedUnder(mountName(from))
         return noContent()
       }
       if (second === 'seal' && more.length === 0) {
@@ -122,7 +112,6 @@ export class ApiHandler {
             'this is a dev server: its store and its only key are in memory, so sealing it would lose every secret for good; stop it (Ctrl-C) instead, or use a real store (secretfs init)',
           )
         this.#core.seal()
-        await this.#kernelCache?.lapsedAll()
         return noContent()
       }
       if (second === 'unseal' && more.length === 0) {
@@ -199,12 +188,10 @@ export class ApiHandler {
         } finally {
           value.fill(0)
         }
-        await this.#kernelCache?.lapsedFor(target.segments.join('/'))
         return noContent()
       }
       default: {
         await this.#core.delete(path)
-        await this.#kernelCache?.lapsedFor(target.segments.join('/'))
         return noContent()
       }
     }

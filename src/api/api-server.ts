@@ -12,7 +12,6 @@ import { DEFAULT_MAX_VALUE_SIZE } from '../core/core.js'
 import { SecretfsError, busy, invalid } from '../errors.js'
 import type { Logger } from '../log.js'
 import { NotPrivate, ensurePrivateDir } from '../os/private-path.js'
-import type { KernelCache } from '../fs/kernel-cache.js'
 import { ApiConnection, type ConnectionLimits, type Failure } from './api-connection.js'
 import { ApiHandler, type ApiRequest, type ApiResponse } from './api-handler.js'
 
@@ -21,8 +20,6 @@ export interface ApiServerOptions {
   log: Logger
   /** The largest request body taken; larger ones get 413. Room for a largest secret in JSON. */
   maxBodyBytes?: number
-  /** The mount's kernel cache, when the filesystem is served: changes wait for it to lapse. */
-  kernelCache?: KernelCache
 }
 
 export interface ApiServer {
@@ -47,7 +44,7 @@ export async function startApiServer(core: Core, options: ApiServerOptions): Pro
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
   await prepareSocketDir(dirname(socketPath))
   await removeStaleSocket(socketPath)
-  const handler = new ApiHandler(core, log, options.kernelCache)
+  const handler = new ApiHandler(core, log)
 
   // Never listens itself: it parses what each ApiConnection gives it, which keeps its own timers.
   const http1 = http.createServer({ requireHostHeader: false })

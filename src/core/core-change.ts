@@ -12,7 +12,12 @@ export type CoreChange =
   /** Every key was dropped. */
   | { kind: 'sealed' }
 
-export type ChangeListener = (change: CoreChange) => void
+/**
+ * Called once the change is made. What a listener returns, if a promise, is the front end's own
+ * work to follow the change (the filesystem dropping what the kernel caches): see
+ * Core.changesApplied.
+ */
+export type ChangeListener = (change: CoreChange) => void | Promise<unknown>
 
 /** A logical path as announced: no trailing '/'. */
 export const announced = (path: string): string => (path.endsWith('/') ? path.slice(0, -1) : path)

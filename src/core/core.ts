@@ -42,6 +42,9 @@ import { Router, type Route } from './router.js'
 
 export const DEFAULT_MAX_VALUE_SIZE = 1 << 20
 
+/** Where each lease is a file (system-backend.ts). */
+const SYS_LEASES = 'sys/leases/'
+
 export const builtinBackends: Readonly<Record<string, BackendFactory>> = {
   generic: genericBackend,
   aws: awsBackend,
@@ -88,6 +91,8 @@ export class Core {
   /** Serialises changes to the mount table. */
   #tableLock: Promise<unknown> = Promise.resolve()
   readonly #listeners = new Set<ChangeListener>()
+  /** What listeners are still doing with the changes announced. */
+  readonly #applying = new Set<Promise<unknown>>()
 
   constructor(options: CoreOptions) {
     this.storage = options.storage
@@ -100,6 +105,8 @@ export class Core {
       barrier: this.barrier,
       log: this.log,
       owner: (uuid) => this.#router.byUuid(uuid),
+      // Its file in sys/leases/ is gone.
+      ended: (lease) => this.#emit({ kind: 'removed', path: `${SYS_LEASES}${lease.id}` }),
       ...(options.leaseTtls && { system: options.leaseTtls }),
     })
   }
@@ -162,6 +169,15 @@ export class Core {
     if (!wasUnsealed) return
     this.log.info('sealed')
     this.#emit({ kind: 'sealed' })
+  }
+
+  /**
+   * Resolves once the listeners have followed every change announced so far (the filesystem has
+   * told the kernel what it may no longer cache). The control API waits for it before it answers,
+   * so that whatever its client does next on the mount sees the change.
+   */
+  async changesApplied(): Promise<void> {
+    await Promise.all([...this.#applying])
   }
 
   /** Calls `listener` after each change; returns what stops it. */
@@ -404,12 +420,19 @@ export class Core {
   #emit(change: CoreChange): void {
     for (const listener of this.#listeners) {
       try {
-        listener(change)
+        const applying = listener(change)
+        if (applying instanceof Promise) this.#track(applying)
       } catch (e) {
         // The change is made; a listener's failure must not report it as failed.
         this.log.error('a change listener failed', e)
       }
     }
+  }
+
+  #track(applying: Promise<unknown>): void {
+    const settled = applying.catch((e: unknown) => this.log.error('a change listener failed', e))
+    this.#applying.add(settled)
+    void settled.finally(() => this.#applying.delete(settled))
   }
 
   #checkUnsealed(): void {

@@ -42,6 +42,8 @@ export interface ExpirationOptions {
   now?: () => number
   /** Revocations under way at once, at most (each is a few calls to a remote service). */
   concurrency?: number
+  /** A lease is gone: revoked, expired or dropped. */
+  ended?: (lease: Lease) => void
 }
 
 /** The first retry of a failed revocation waits this long; each next one twice as long. */
@@ -80,6 +82,7 @@ export class Expiration {
   readonly #system: LeaseTtls
   readonly #now: () => number
   readonly #concurrency: number
+  readonly #ended: (lease: Lease) => void
   readonly #held = new Map<string, Held>()
   readonly #timers: TimerHeap
   /** How many revocations are running, and those waiting for a slot. */
@@ -100,6 +103,7 @@ export class Expiration {
     }
     this.#now = options.now ?? Date.now
     this.#concurrency = options.concurrency ?? 32
+    this.#ended = options.ended ?? (() => {})
     this.#timers = new TimerHeap((ids) => this.#expired(ids), this.#now)
   }
 
@@ -330,6 +334,7 @@ export class Expiration {
     if (this.#held.get(held.lease.id) === held) {
       this.#held.delete(held.lease.id)
       this.#timers.cancel(held.lease.id)
+      this.#ended(held.lease)
     }
   }
 

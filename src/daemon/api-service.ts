@@ -2,16 +2,10 @@
 
 import { startApiServer } from '../api/api-server.js'
 import type { Core } from '../core/core.js'
-import type { KernelCache } from '../fs/kernel-cache.js'
 import type { Logger } from '../log.js'
 import type { Service } from './filesystem-service.js'
 
-export async function serveControlApi(
-  core: Core,
-  socketPath: string,
-  log: Logger,
-  kernelCache?: KernelCache,
-): Promise<Service> {
-  const api = await startApiServer(core, { socketPath, log, ...(kernelCache && { kernelCache }) })
+export async function serveControlApi(core: Core, socketPath: string, log: Logger): Promise<Service> {
+  const api = await startApiServer(core, { socketPath, log })
   return { name: 'control API', where: `listening on ${api.socketPath}`, stop: () => api.close() }
 }

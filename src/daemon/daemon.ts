@@ -4,7 +4,6 @@
 
 import type { Core } from '../core/core.js'
 import type { FuseBinding, FuseBindingName } from '../fs/fuse-mount.js'
-import { KernelCache } from '../fs/kernel-cache.js'
 import { describe, type Logger } from '../log.js'
 import { ADDON_PATH, loadNative, type SecretfsNative } from '../native/secretfs-native.js'
 import { DaemonError } from './daemon-error.js'
@@ -59,15 +58,12 @@ export class Daemon {
 
   async #startServices(): Promise<void> {
     const { core, mountpoint, socketPath, log } = this.#options
-    // What the kernel caches of the mount's answers, which the API lets lapse before it answers.
-    let kernelCache: KernelCache | undefined
     if (mountpoint !== undefined) {
       const fuse = this.#options.fuse ?? (await loadFuse(this.#options.fuseBinding))
-      kernelCache = new KernelCache()
-      this.#services.push(await serveFilesystem(core, mountpoint, fuse, log, kernelCache))
+      this.#services.push(await serveFilesystem(core, mountpoint, fuse, log))
     }
     // Started last, so stopped first: no API request arrives while the filesystem unmounts.
-    this.#services.push(await serveControlApi(core, socketPath, log, kernelCache))
+    this.#services.push(await serveControlApi(core, socketPath, log))
   }
 
   /** Stops the services (last started first), then seals and closes the core. Idempotent. */
@@ -125,7 +121,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   process.umask(0o077)
   enableMemoryHygiene()
   // At once, so that the seal is answered only after: what requests held is dead by then.
-  options.core.onChange((c) => c.kind === 'sealed' && collectGarbage())
+  options.core.onChange((c) => {
+    if (c.kind === 'sealed') collectGarbage()
+  })
   let stopRequested!: () => void
   const signalled = new Promise<void>((resolve) => (stopRequested = resolve))
   const onSignal = (signal: NodeJS.Signals) => {

@@ -2,7 +2,6 @@
 
 import type { Core } from '../core/core.js'
 import type { FuseBinding } from '../fs/fuse-mount.js'
-import type { KernelCache } from '../fs/kernel-cache.js'
 import { SecretFs } from '../fs/secret-fs.js'
 import type { Logger } from '../log.js'
 import { prepareMountpoint } from './mountpoint.js'
@@ -20,10 +19,9 @@ export async function serveFilesystem(
   mountpoint: string,
   fuse: FuseBinding,
   log: Logger,
-  kernelCache: KernelCache,
 ): Promise<Service> {
   const dir = await prepareMountpoint(mountpoint, log)
-  const mount = await fuse.mount(dir, new SecretFs({ core, log, kernelCache }), log)
+  const mount = await fuse.mount(dir, new SecretFs({ core, log }), log)
   log.info(`filesystem mounted (${fuse.name})`)
   return {
     name: 'filesystem',

@@ -1,10 +1,10 @@
-// Mounts a SecretFs with fuse-native: private to the daemon's user (no allow_other), and with
-// kernel caching limited so that a change made through the control API is seen by every stat or
-// read on the mount that starts after the API answered.
+// Mounts a SecretFs with fuse-native, the fallback binding: private to the daemon's user (no
+// allow_other). libfuse 2's high-level API cannot tell the kernel that a path changed, so this
+// mount lets the kernel cache no attributes: a change made elsewhere (the control API, the lease
+// system) is seen by every stat or read that starts after it.
 
 import type FuseNative from 'fuse-native'
 import type { FuseOptions } from 'fuse-native'
-import { ATTRIBUTE_TTL_MS } from './kernel-cache.js'
 import type { Logger } from '../log.js'
 import type { SecretFs } from './secret-fs.js'
 
@@ -34,11 +34,11 @@ export const FUSE_OPTIONS: FuseOptions = {
   // a longer time: a name the core turned from a file into a directory (or back) in that window
   // gives EIO once, and the kernel then looks it up afresh.
   entryTimeout: '5',
-  // Attributes are cached briefly, so that `ls -l`, `find` and `stat` cost one request per name,
-  // not two (a lookup, then a getattr). The control API waits for them to lapse before it
-  // acknowledges a change (kernel-cache.ts), so stat and readers that trust the size (Node's
-  // readFile) see it. Contents are never cached (direct_io, above).
-  attrTimeout: String(ATTRIBUTE_TTL_MS / 1000),
+  // Attributes are never cached: stat and readers that trust the size (Node's readFile) see a
+  // change made elsewhere at once. `ls -l` costs two requests per name (a lookup, then a getattr);
+  // the low-level binding caches them and invalidates what changes. Contents are never cached
+  // (direct_io, above).
+  attrTimeout: '0',
   // fuse-native answers ETIMEDOUT for a handler silent for 15 s: a commit slowed by the disk would
   // then be reported failed to close, and land after. Every handler here answers, so no timer
   // (which also spares one per request).

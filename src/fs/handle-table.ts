@@ -24,20 +24,38 @@ export class HandleTable {
   /** Reads from the core for an open, by path: each learns whether the path changed meanwhile. */
   readonly #loads = new Map<string, Set<{ changed: boolean }>>()
   #next = 1 // fuse-native takes 0 as "no handle"
+  /** Handles the binding holds without a file here (opens answered from the kernel's cache). */
+  #reserved = 0
 
   constructor(maxHandles = MAX_OPEN_HANDLES) {
     this.#maxHandles = maxHandles
   }
 
   add(handle: FileHandle): number {
-    if (this.#byFd.size >= this.#maxHandles)
-      throw new FsError('ENFILE', `the daemon has ${this.#maxHandles} files open, as many as it allows`)
+    this.#checkRoom()
     while (this.#byFd.has(this.#next) || this.#next === 0) this.#next = (this.#next + 1) >>> 0
     const fd = this.#next
     this.#next = (this.#next + 1) >>> 0
     this.#byFd.set(fd, handle)
     handle.file.handles++
+    if (handle.writable) handle.file.writers++
     return fd
+  }
+
+  /** One more handle open, of the binding's own; returns what closes it. */
+  reserve(): () => void {
+    this.#checkRoom()
+    this.#reserved++
+    let open = true
+    return () => {
+      if (open) this.#reserved--
+      open = false
+    }
+  }
+
+  #checkRoom(): void {
+    if (this.#byFd.size + this.#reserved >= this.#maxHandles)
+      throw new FsError('ENFILE', `the daemon has ${this.#maxHandles} files open, as many as it allows`)
   }
 
   get(fd: number): FileHandle | undefined {
@@ -50,6 +68,7 @@ export class HandleTable {
     if (!handle) return undefined
     this.#byFd.delete(fd)
     handle.file.handles--
+    if (handle.writable) handle.file.writers--
     return handle
   }
 

@@ -16,6 +16,11 @@ export class InodeTable {
   readonly #byPath = new Map<string, number>([['/', ROOT_INO]])
   #next = ROOT_INO + 1
 
+  /** The inode the kernel holds for `path`, if any. */
+  find(path: string): number | undefined {
+    return this.#byPath.get(path)
+  }
+
   /** The path of `ino`, or undefined for one the kernel forgot (or never had). */
   path(ino: number): string | undefined {
     return this.#nodes.get(ino)?.path
@@ -66,17 +71,43 @@ export class InodeTable {
     this.#byPath.delete(path)
   }
 
-  /** `from` (and everything under it) is now at `to`. */
+  /**
+   * `path` and everything under it are gone (an unmount; '/': a seal, which keeps the root).
+   * Returns their inodes.
+   */
+  removedUnder(path: string): number[] {
+    const inside = path === '/' ? '/' : path + '/'
+    const gone: number[] = []
+    for (const [p, ino] of [...this.#byPath]) {
+      if (p === '/' || (p !== path && !p.startsWith(inside))) continue
+      this.#byPath.delete(p)
+      gone.push(ino)
+    }
+    return gone
+  }
+
+  /** `from` (and everything under it) is now at `to`; inodes of names removed before stay where they were. */
   moved(from: string, to: string): void {
     const inside = from + '/'
-    this.#byPath.delete(to)
+    this.removedUnder(to)
     for (const [ino, node] of this.#nodes) {
       if (node.path !== from && !node.path.startsWith(inside)) continue
+      if (this.#byPath.get(node.path) !== ino) continue
       const moved = to + node.path.slice(from.length)
-      if (this.#byPath.get(node.path) === ino) this.#byPath.delete(node.path)
+      this.#byPath.delete(node.path)
       node.path = moved
       this.#byPath.set(moved, ino)
     }
+  }
+
+  /** Every inode the kernel holds but the root. */
+  get all(): number[] {
+    return [...this.#nodes.keys()].filter((ino) => ino !== ROOT_INO)
+  }
+
+  /** The paths the kernel holds directly in the root (the mounts it has looked up). */
+  get mounts(): string[] {
+    return [...this.#byPath.keys()].filter((p) => p !== '/' && p.lastIndexOf('/') === 0)
   }
 
   get size(): number {

@@ -1,12 +1,14 @@
 // Mounts a SecretFs with secretfs's own binding on libfuse 3's low-level API (src/native/
 // fuse-lowlevel.c): the kernel's inode requests are turned into the path requests SecretFs
 // answers, through the inode table. Directory listings are READDIRPLUS, so `ls -l` needs no
-// lookup per name; a read-only handle is closed without waking JS for a FLUSH. Attribute and
-// entry timeouts are those of the fuse-native mount (fuse-mount.ts) for now: nothing yet tells
-// the kernel when a path changes elsewhere.
+// lookup per name; a read-only handle is closed without waking JS for a FLUSH. The kernel keeps
+// names and attributes for a second and a stored secret's content in its page cache (keep_cache);
+// kernel-cache.ts drops what each change makes stale. An open of a secret the kernel has cached,
+// unchanged, is answered without reading it (a lazy handle), and it is read only if the kernel
+// asks. Generated content is direct_io: each open makes it once, and nothing of it is cached.
 
 import type { Stat } from 'fuse-native'
-import { exists, invalid, notFound } from '../errors.js'
+import { exists, invalid, notFound, sealed } from '../errors.js'
 import {
   SET_ATTR_SIZE,
   type Attr,
@@ -18,16 +20,19 @@ import {
   type Session,
 } from '../native/fuse-lowlevel.js'
 import type { Logger } from '../log.js'
+import { staleName } from './errno.js'
 import { drainedMount, type FsMount } from './fuse-mount.js'
 import { InodeTable, ROOT_INO } from './inode-table.js'
-import { ATTRIBUTE_TTL_MS } from './kernel-cache.js'
+import { CACHE_TIMEOUT, KernelCache } from './kernel-cache.js'
 import type { SecretFs } from './secret-fs.js'
 
 const S_IFDIR = 0o040000
+const O_ACCMODE = 3
+const O_RDONLY = 0
+const O_TRUNC = 0o1000
 
-/** Seconds the kernel keeps a name (see FUSE_OPTIONS.entryTimeout) and attributes. */
-const ENTRY_TIMEOUT = 5
-const ATTR_TIMEOUT = ATTRIBUTE_TTL_MS / 1000
+/** Lazy handles are numbered from here, above any number SecretFs gives. */
+const LAZY_BASE = 2 ** 40
 
 /** renameat2 flags. */
 const RENAME_NOREPLACE = 1
@@ -53,9 +58,16 @@ const attrOf = (ino: number, st: Stat): Attr => ({
 const entryOf = (ino: number, st: Stat): Entry => ({
   ino,
   attr: attrOf(ino, st),
-  attrTimeout: ATTR_TIMEOUT,
-  entryTimeout: ENTRY_TIMEOUT,
+  attrTimeout: CACHE_TIMEOUT,
+  entryTimeout: CACHE_TIMEOUT,
 })
+
+interface LazyHandle {
+  ino: number
+  fd?: Promise<number>
+  close: () => void
+  sealed?: boolean
+}
 
 /** A handle number as the addon carries it: the lowest bit is the addon's. */
 const fhOf = (fd: number) => fd * 2
@@ -72,7 +84,16 @@ export async function mountLowLevel(
   /** Open directories: the listing read at opendir, served in chunks by offset. */
   const dirs = new Map<number, { path: string; names: string[] }>()
   let nextDir = 1
+  /**
+   * Lazy handles: the secret's path, SecretFs's handle once a read needed the content, and what
+   * closes the place it holds among the open handles. A seal ends them, as it does every handle.
+   */
+  const lazy = new Map<number, LazyHandle>()
+  let nextLazy = LAZY_BASE
+  const isLazy = (fh: number) => lazy.has(fdOf(fh))
   let session: Session | undefined
+  let cache: KernelCache | undefined
+  let stopFollowing = () => {}
   let ended = false
 
   const ok = (req: Request) => () => void fuse.replyErr(req, 0)
@@ -93,7 +114,7 @@ export async function mountLowLevel(
 
   /** A name's entry: a lookup the kernel counts, so its inode is counted only once it has the answer's attributes. */
   const entry = async (path: string): Promise<Entry> => {
-    const st = await fs.attributes(path)
+    const st = await fs.getattr(path)
     return entryOf(inodes.ino(path), st)
   }
 
@@ -115,6 +136,16 @@ export async function mountLowLevel(
       () => {},
       () => {},
     )
+  /** The handle a lazy handle's reads use, opened at the first. */
+  const lazyRead = async (l: LazyHandle): Promise<number> => {
+    if (l.sealed) throw sealed('secretfs was sealed while this file was open; open it again once unsealed')
+    if (l.fd) return l.fd
+    // Its inode's path, if the secret there is still the one opened (renames move it); one
+    // replaced or deleted since is gone from the store, and from the kernel's cache too.
+    const path = inodes.path(l.ino)
+    if (path === undefined || inodes.find(path) !== l.ino) throw staleName()
+    return (l.fd = fs.open(path, O_RDONLY))
+  }
   /** An entry the kernel did not get (the request was interrupted) is no lookup it holds. */
   const answered = (result: number, e: Entry) => {
     if (result !== 0) inodes.forget(e.ino, 1)
@@ -127,13 +158,16 @@ export async function mountLowLevel(
         () => entry(childOf(parent, name)),
         (e) => answered(fuse.replyEntry(req, e), e),
       ),
-    forget: (ino, n) => inodes.forget(ino, n),
+    forget: (ino, n) => {
+      inodes.forget(ino, n)
+      if (inodes.path(ino) === undefined) cache?.forgotten(ino)
+    },
     getattr: (req, ino, fh) =>
       serve(
         req,
         // fstat: what the handle holds, even once its name is gone.
-        () => (fh !== undefined ? fs.handleAttributes(fdOf(fh)) : fs.attributes(pathOf(ino))),
-        (st) => void fuse.replyAttr(req, attrOf(ino, st), ATTR_TIMEOUT),
+        () => (fh !== undefined && !isLazy(fh) ? fs.handleAttributes(fdOf(fh)) : fs.getattr(pathOf(ino))),
+        (st) => void fuse.replyAttr(req, attrOf(ino, st), CACHE_TIMEOUT),
       ),
     setattr: (req, ino, toSet, size, fh) =>
       serve(
@@ -142,12 +176,12 @@ export async function mountLowLevel(
           const path = pathOf(ino)
           // Mode, owner and times are fixed (as chmod, chown and utimens on the fuse-native mount).
           if (toSet & SET_ATTR_SIZE) {
-            if (fh !== undefined && fs.writable(fdOf(fh))) fs.ftruncate(fdOf(fh), size)
+            if (fh !== undefined && !isLazy(fh) && fs.writable(fdOf(fh))) fs.ftruncate(fdOf(fh), size)
             else await fs.truncate(path, size)
           }
-          return fs.attributes(path)
+          return fs.getattr(path)
         },
-        (st) => void fuse.replyAttr(req, attrOf(ino, st), ATTR_TIMEOUT),
+        (st) => void fuse.replyAttr(req, attrOf(ino, st), CACHE_TIMEOUT),
       ),
     mkdir: (req, parent, name) =>
       serve(
@@ -176,19 +210,37 @@ export async function mountLowLevel(
             ))
           )
             throw exists()
+          // The inode table follows the core's announcement of the move (see follow()).
           await fs.rename(from, to)
-          inodes.moved(from, to)
         },
         ok(req),
       ),
-    open: (req, ino, flags) =>
+    open: (req, ino, flags) => {
+      const path = inodes.path(ino)
+      // The kernel holds the secret as it is: nothing to read unless the kernel asks.
+      if (path !== undefined && cache?.current(ino) && (flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY && fs.idle(path))
+        return serve(
+          req,
+          () => fs.reserveHandle(),
+          (close) => {
+            const h = nextLazy++
+            lazy.set(h, { ino, close })
+            if (fuse.replyOpen(req, { fh: fhOf(h), readOnly: true, keepCache: true }) === 0) return
+            lazy.delete(h)
+            close()
+          },
+        )
       serve(
         req,
         () => fs.open(pathOf(ino), flags),
         (fd) => {
-          if (fuse.replyOpen(req, { fh: fhOf(fd), readOnly: !fs.writable(fd), directIo: true }) !== 0) letGo(fd)
+          const cached = fs.cacheable(fd) && !cache?.stale(ino)
+          cache?.opened(ino, cached)
+          const reply = { fh: fhOf(fd), readOnly: !fs.writable(fd), directIo: !cached, keepCache: cached }
+          if (fuse.replyOpen(req, reply) !== 0) letGo(fd)
         },
-      ),
+      )
+    },
     create: (req, parent, name) =>
       serve(
         req,
@@ -205,9 +257,11 @@ export async function mountLowLevel(
       ),
     read: (req, _ino, size, off, fh) => {
       const buf = Buffer.allocUnsafe(size)
+      const l = lazy.get(fdOf(fh))
       serve(
         req,
-        () => fs.read(fdOf(fh), buf, size, off),
+        // A lazy handle reads the secret now: the kernel's copy was dropped.
+        () => (l ? lazyRead(l).then((fd) => fs.read(fd, buf, size, off)) : fs.read(fdOf(fh), buf, size, off)),
         (n) => {
           fuse.replyBuf(req, buf.subarray(0, n))
           buf.fill(0, 0, n)
@@ -220,9 +274,16 @@ export async function mountLowLevel(
         () => fs.write(fdOf(fh), data, data.length, off),
         (n) => void fuse.replyWrite(req, n),
       ),
-    flush: (req, _ino, fh) => serve(req, () => fs.flush(fdOf(fh)), ok(req)),
-    fsync: (req, _ino, _datasync, fh) => serve(req, () => fs.commit(fdOf(fh)), ok(req)),
+    flush: (req, _ino, fh) => serve(req, () => (isLazy(fh) ? undefined : fs.flush(fdOf(fh))), ok(req)),
+    fsync: (req, _ino, _datasync, fh) => serve(req, () => (isLazy(fh) ? undefined : fs.commit(fdOf(fh))), ok(req)),
     release: (req, _ino, fh) => {
+      const l = lazy.get(fdOf(fh))
+      if (l) {
+        lazy.delete(fdOf(fh))
+        l.close()
+        void l.fd?.then(letGo, () => {})
+        return req && ok(req)()
+      }
       if (req) return serve(req, () => fs.release(fdOf(fh)), ok(req))
       // A read-only handle, answered already by the addon: only let it go.
       letGo(fdOf(fh))
@@ -255,7 +316,7 @@ export async function mountLowLevel(
                 return { name, off: next, ino: name === '.' ? ino : ROOT_INO, mode: S_IFDIR }
               const path = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`
               // A name gone since opendir is left out.
-              const st = await fs.attributes(path).catch(() => undefined)
+              const st = await fs.getattr(path).catch(() => undefined)
               if (!st) return undefined
               const child = inodes.ino(path, false)
               return { name, off: next, ino: child, mode: st.mode, entry: entryOf(child, st) }
@@ -274,14 +335,22 @@ export async function mountLowLevel(
       if (ended) return
       ended = true
       log.warn('the filesystem was unmounted from outside the daemon')
+      stopFollowing()
       if (session) fuse.unmount(session)
     },
   }
 
   session = fuse.mount(mountpoint, options, handlers)
+  const kernelCache = new KernelCache(fuse, session, inodes)
+  cache = kernelCache
+  stopFollowing = fs.onChange((change, here) => {
+    if (change.kind === 'sealed') for (const l of lazy.values()) l.sealed = true
+    return kernelCache.follow(change, here)
+  })
   return drainedMount(mountpoint, fs, () => {
     if (ended) return
     ended = true
+    stopFollowing()
     fuse.unmount(session!)
   })
 }

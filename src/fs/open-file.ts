@@ -30,8 +30,9 @@ export class OpenFile {
   readonly readOnly: boolean
   readonly created: Date
   modified: Date
-  /** Handles open on it. */
+  /** Handles open on it, and how many of them may write. */
   handles = 0
+  writers = 0
   /** Deleted or replaced in the store: its handles keep what they have, nothing more is stored. */
   orphaned = false
   readonly #budget: MemoryBudget
@@ -75,7 +76,9 @@ export class OpenFile {
     return this.#stored
   }
 
+  /** Sealed: fails, as every access does (fstat must not report the zeroed content's size). */
   get size(): number {
+    this.#alive()
     return this.#length
   }
 

@@ -1,7 +1,9 @@
-// The FUSE handlers: thin adapters from kernel requests onto the Core. The root directory is the
-// mount table; inside a mount, files are secrets. Every handle open on a path shares one content
-// (open-file.ts), committed on close and fsync; the core's announcements keep open files true to
-// the store (a rename moves them, a delete or replace lets them go, a seal zeroes them). Errors
+// The filesystem's semantics, by path, for both bindings (lowlevel-mount.ts, and fuse-native
+// through operations()): thin adapters from kernel requests onto the Core. The root directory is
+// the mount table; inside a mount, files are secrets. Every handle open on a path shares one
+// content (open-file.ts), committed on close and fsync; the core's announcements keep open files
+// true to the store (a rename moves them, a delete or replace lets them go, a seal zeroes them),
+// and are passed on to the binding (onChange), which keeps the kernel's caches true. Errors
 // become errno values only in errno.ts.
 
 import { constants } from 'node:fs'
@@ -18,7 +20,6 @@ import { FileHandle } from './file-handle.js'
 import { checkName, isProbeAtRoot, parentOf, parseFsPath } from './fs-paths.js'
 import { HandleTable, HIDDEN_NAME } from './handle-table.js'
 import { HotLoop } from './hot-loop.js'
-import { KernelCache } from './kernel-cache.js'
 import { MemoryBudget } from './memory-budget.js'
 import { OpenFile, type Store } from './open-file.js'
 
@@ -29,8 +30,6 @@ export interface SecretFsOptions {
   core: Core
   log: Logger
   attributes?: Attributes
-  /** Shared with the control API, which waits for what the kernel cached to lapse. */
-  kernelCache?: KernelCache
   /** Limits (tests lower them): see handle-table.ts and memory-budget.ts. */
   maxOpenHandles?: number
   maxOpenBytes?: number
@@ -40,7 +39,6 @@ export class SecretFs {
   readonly #core: Core
   readonly #log: Logger
   readonly #attrs: Attributes
-  readonly #kernelCache: KernelCache
   readonly #handles: HandleTable
   readonly #budget: MemoryBudget
   readonly #inFlight = new Set<Promise<unknown>>()
@@ -63,7 +61,6 @@ export class SecretFs {
     this.#core = options.core
     this.#log = options.log
     this.#attrs = options.attributes ?? new Attributes()
-    this.#kernelCache = options.kernelCache ?? new KernelCache()
     this.#handles = new HandleTable(options.maxOpenHandles)
     this.#budget = new MemoryBudget(options.maxOpenBytes)
     options.core.onChange((change) => this.#changed(change))
@@ -75,7 +72,7 @@ export class SecretFs {
     return {
       getattr: (p, cb) =>
         this.serve(
-          () => this.attributes(p),
+          () => this.getattr(p),
           (st) => cb(0, st),
           cb,
         ),
@@ -121,11 +118,6 @@ export class SecretFs {
   }
 
   // ---- requests ----
-
-  /** getattr, remembered for the control API, which waits for what the kernel caches to lapse. */
-  attributes(fusePath: string): Promise<Stat> {
-    return this.#kernelCache.attributes(parseFsPath(fusePath).logical, () => this.getattr(fusePath))
-  }
 
   async getattr(fusePath: string): Promise<Stat> {
     const p = parseFsPath(fusePath)
@@ -270,6 +262,40 @@ export class SecretFs {
   }
 
   /**
+   * Whether what the handle `fd` reads may come from the kernel's page cache of its file, kept
+   * from an earlier open: a stored secret that nobody is writing. Generated content (made afresh
+   * for each open) never may, nor a writer's handle.
+   */
+  cacheable(fd: number): boolean {
+    const { file, writable } = this.#handle(fd)
+    return file.shared && file.stored && !writable && file.writers === 0 && !file.dirty && !file.orphaned
+  }
+
+  /**
+   * Whether a read-only open of the stored secret at `fusePath` may be answered without reading
+   * it: the store is unsealed and no handle holds the path (so nobody is writing it). The binding
+   * knows whether the kernel's cached copy is current; the content is read at the first read.
+   */
+  idle(fusePath: string): boolean {
+    return !this.#core.sealed && !this.#handles.file(parseFsPath(fusePath).logical)
+  }
+
+  /** Counts a handle the binding holds of its own (such an open) against the limit; returns what closes it. */
+  reserveHandle(): () => void {
+    return this.#handles.reserve()
+  }
+
+  /**
+   * Calls `listener` after each change the core announces, once open files have followed it.
+   * `here` is true for content written through this filesystem (the kernel saw those bytes go by).
+   */
+  onChange(listener: (change: CoreChange, here: boolean) => void | Promise<unknown>): () => void {
+    return this.#core.onChange((change) =>
+      listener(change, change.kind === 'written' && (change.source === this || change.source instanceof OpenFile)),
+    )
+  }
+
+  /**
    * A close of one descriptor (of possibly several: dup, fork). A handle that wrote commits the
    * file, so that the change is visible and durable when close returns (see FileHandle.wrote).
    */
@@ -316,7 +342,7 @@ export class SecretFs {
       const resized = Buffer.alloc(size)
       resized.set(value.subarray(0, Math.min(size, value.length)))
       try {
-        await this.#core.write(p.logical, resized)
+        await this.#core.write(p.logical, resized, this)
       } finally {
         resized.fill(0)
       }

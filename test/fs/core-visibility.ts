@@ -1,10 +1,9 @@
 // Kernel caching never hides the core's state: a change made through the control API is what
 // every stat and read on the mount sees once the API has answered, although the kernel caches
-// names (5 s) and attributes (100 ms); and a write through the mount is in the core when close
-// returns. Also: an integrity failure reads as EIO, is logged by kind, and never returns data.
+// names, attributes and (on the low-level binding) contents; and a write through the mount is in
+// the core when close returns. Also: an integrity failure reads as EIO, is logged by kind, and never returns data.
 import t from 'tap'
 import { Core } from '../../src/core/core.js'
-import { KernelCache } from '../../src/fs/kernel-cache.js'
 import { MemoryStorage } from '../../src/storage/memory-storage.js'
 import { startTestApi } from '../helpers/api-fixture.js'
 import { captureLog } from '../helpers/capture-log.js'
@@ -16,9 +15,8 @@ const log = captureLog()
 const core = new Core({ storage, log })
 await core.initialize(unlock)
 await core.unseal(unlock)
-const kernelCache = new KernelCache()
-const api = await startTestApi(t, { core, kernelCache })
-const { mountpoint: mnt } = await mountInProcess(t, core, log, kernelCache)
+const api = await startTestApi(t, { core })
+const { mountpoint: mnt } = await mountInProcess(t, core, log)
 const root = (cmd: string) => sh(cmd, { cwd: mnt })
 const octets = { 'Content-Type': 'application/octet-stream' }
 

@@ -155,7 +155,7 @@ t.test('open handles and decrypted bytes are bounded: ENFILE and ENOMEM, then op
   const small = await Core.dev()
   t.teardown(() => small.close())
   const log = captureLog()
-  const { mountpoint } = await mountInProcess(t, small, log, undefined, { maxOpenHandles: 20, maxOpenBytes: 3 << 20 })
+  const { mountpoint } = await mountInProcess(t, small, log, { maxOpenHandles: 20, maxOpenBytes: 3 << 20 })
   const dir = path.join(mountpoint, 'secret')
   for (const n of ['a', 'b', 'c', 'd']) await small.write(`secret/${n}`, Buffer.alloc(1 << 20, n))
   const d = fdDriver(t, dir)

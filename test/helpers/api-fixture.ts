@@ -55,7 +55,6 @@ export async function startTestApi(
     socketPath,
     log: silentLogger,
     ...(options.maxBodyBytes !== undefined && { maxBodyBytes: options.maxBodyBytes }),
-    ...(options.kernelCache && { kernelCache: options.kernelCache }),
   })
   t.teardown(async () => {
     await server.close()

@@ -12,7 +12,6 @@ import type { Core } from '../../src/core/core.js'
 import { loadFuse } from '../../src/daemon/fuse-library.js'
 import { forceUnmount, isMounted } from '../../src/daemon/mountpoint.js'
 import type { FsMount, FuseBindingName } from '../../src/fs/fuse-mount.js'
-import type { KernelCache } from '../../src/fs/kernel-cache.js'
 import { SecretFs, type SecretFsOptions } from '../../src/fs/secret-fs.js'
 import { silentLogger, type Logger } from '../../src/log.js'
 
@@ -167,13 +166,11 @@ export function testBinding(): FuseBindingName {
 
 /**
  * Mounts `core` in this process (for tests that use the core directly); unmounted in teardown.
- * Give `kernelCache` to the control API too when the test changes the core through it.
  */
 export async function mountInProcess(
   t: Scope,
   core: Core,
   log: Logger = silentLogger,
-  kernelCache?: KernelCache,
   limits: Pick<SecretFsOptions, 'maxOpenHandles' | 'maxOpenBytes'> = {},
 ): Promise<FsMount> {
   const mountpoint = path.join(await tempDir(t), 'mnt')
@@ -181,7 +178,7 @@ export async function mountInProcess(
   const fuse = await loadFuse(testBinding())
   const mount = await fuse.mount(
     mountpoint,
-    new SecretFs({ core, log, ...(kernelCache && { kernelCache }), ...limits }),
+    new SecretFs({ core, log, ...limits }),
     log,
   )
   t.teardown(async () => {

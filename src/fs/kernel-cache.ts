@@ -1,0 +1,133 @@
+// What the kernel caches of the low-level mount, kept true to the core. The kernel keeps names
+// and attributes for CACHE_TIMEOUT seconds and a stored secret's content in its page cache
+// (keep_cache) for as long as it likes; each change the core announces drops what it made stale,
+// whoever made it: the control API, the lease system, a remount, another daemon on a shared store,
+// or this mount itself. The addon runs the notifications on a thread of its own, since one can
+// wait on a kernel lock held by a request that only the JS thread answers.
+//
+// A secret written through this mount keeps its inode and loses its cached pages and attributes.
+// One replaced from elsewhere is what `mv new f` makes: the name gets a new inode, and programs
+// holding the old one keep what they read. A seal drops every name and every cached content.
+//
+// It also knows which inodes' content the kernel may hold and is current (`current`): an open of
+// one can be answered without reading the secret, which is read only if the kernel asks.
+
+import type { CoreChange } from '../core/core-change.js'
+import type { FuseLowLevel, Session } from '../native/fuse-lowlevel.js'
+import type { InodeTable } from './inode-table.js'
+
+/** Seconds the kernel keeps names and attributes. */
+export const CACHE_TIMEOUT = 1
+
+export class KernelCache {
+  readonly #fuse: FuseLowLevel
+  readonly #session: Session
+  readonly #inodes: InodeTable
+  /** Inodes whose cached content is being dropped: an open meanwhile must not keep it. */
+  readonly #pending = new Map<number, number>()
+  /** Inodes of stored secrets whose content the kernel may cache, unchanged since. */
+  readonly #current = new Set<number>()
+
+  constructor(fuse: FuseLowLevel, session: Session, inodes: InodeTable) {
+    this.#fuse = fuse
+    this.#session = session
+    this.#inodes = inodes
+  }
+
+  /** Whether the page cache of `ino` may hold content older than the core's. */
+  stale(ino: number): boolean {
+    return this.#pending.has(ino)
+  }
+
+  /** `ino` was opened as a stored secret whose content the kernel may keep. */
+  opened(ino: number, cached: boolean): void {
+    if (cached && !this.stale(ino)) this.#current.add(ino)
+    else this.#current.delete(ino)
+  }
+
+  /** The kernel forgot `ino`, and with it what it cached. */
+  forgotten(ino: number): void {
+    this.#current.delete(ino)
+  }
+
+  /** Whether what the kernel may cache of `ino` is the stored secret as it is now. */
+  current(ino: number): boolean {
+    return this.#current.has(ino) && !this.stale(ino)
+  }
+
+  /**
+   * Drops what `change` made stale. Resolves when the kernel has been told, or once what it
+   * cached has lapsed anyway (names and attributes: a new inode starts with an empty page cache).
+   */
+  follow(change: CoreChange, here: boolean): Promise<unknown> | undefined {
+    const inodes = this.#inodes
+    const told: Promise<void>[] = []
+    switch (change.kind) {
+      case 'written': {
+        const path = fsPath(change.path)
+        const ino = inodes.find(path)
+        if (ino === undefined) return
+        if (here) {
+          told.push(this.#inode(ino))
+          break
+        }
+        // The old inode keeps its cached content, for the programs that have it open.
+        inodes.removed(path)
+        this.#current.delete(ino)
+        told.push(this.#entry(path))
+        break
+      }
+      case 'removed': {
+        const path = fsPath(change.path)
+        for (const ino of inodes.removedUnder(path)) this.#current.delete(ino)
+        told.push(this.#entry(path))
+        break
+      }
+      case 'moved': {
+        const [from, to] = [fsPath(change.from), fsPath(change.to)]
+        inodes.moved(from, to)
+        told.push(this.#entry(from), this.#entry(to))
+        break
+      }
+      case 'sealed': {
+        // Every name, and every content a handle opened before the seal could still read.
+        const mounts = inodes.mounts
+        this.#current.clear()
+        told.push(...inodes.all.map((ino) => this.#inode(ino)))
+        inodes.removedUnder('/')
+        told.push(...mounts.map((m) => this.#entry(m)))
+        break
+      }
+    }
+    return Promise.race([Promise.all(told), lapsed()])
+  }
+
+  /** Drops the name at `path`, if the kernel holds its directory (else it holds no name in it). */
+  #entry(path: string): Promise<void> {
+    const slash = path.lastIndexOf('/')
+    const dir = this.#inodes.find(slash === 0 ? '/' : path.slice(0, slash))
+    if (dir === undefined) return Promise.resolve()
+    return new Promise((resolve) => this.#fuse.invalidate(this.#session, dir, path.slice(slash + 1), () => resolve()))
+  }
+
+  /** Drops the attributes and cached content of `ino`. */
+  #inode(ino: number): Promise<void> {
+    this.#current.delete(ino)
+    this.#pending.set(ino, (this.#pending.get(ino) ?? 0) + 1)
+    return new Promise((resolve) =>
+      this.#fuse.invalidate(this.#session, ino, undefined, () => {
+        const left = this.#pending.get(ino)! - 1
+        if (left === 0) this.#pending.delete(ino)
+        else this.#pending.set(ino, left)
+        resolve()
+      }),
+    )
+  }
+}
+
+/** The mount's path of a logical one ('secret/a' → '/secret/a'). */
+const fsPath = (logical: string) => '/' + logical
+
+function lapsed(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, CACHE_TIMEOUT * 1000).unref())
+}

@@ -1,0 +1,131 @@
+// What the kernel caches of the low-level mount (src/fs/kernel-cache.ts): a stored secret read
+// again comes from the page cache, its open answered without reading it from the store; every
+// change, wherever it is made, is seen by the next stat or read; a secret replaced from elsewhere
+// is what `mv new f` makes (a descriptor open on the old one keeps it); a seal leaves nothing of
+// any secret in the kernel; a revoked lease's file is gone at once.
+import fs from 'node:fs/promises'
+import path from 'node:path'
+import t from 'tap'
+import { Core, builtinBackends } from '../../src/core/core.js'
+import { startTestApi } from '../helpers/api-fixture.js'
+import { captureLog } from '../helpers/capture-log.js'
+import { countingBackend } from '../helpers/counting-backend.js'
+import { mountInProcess, sh, testBinding } from '../helpers/daemon.js'
+import { MemoryStorage } from '../../src/storage/memory-storage.js'
+
+if (testBinding() !== 'lowlevel') {
+  t.pass('the fuse-native binding caches no attributes or contents')
+  process.exit(0)
+}
+
+const unlock = { kind: 'key-file', key: Buffer.alloc(32, 5) } as const
+const log = captureLog()
+const { factory } = countingBackend()
+const core = new Core({ storage: new MemoryStorage(), log, backends: { ...builtinBackends, counting: factory } })
+await core.initialize(unlock)
+await core.unseal(unlock)
+const api = await startTestApi(t, { core })
+const { mountpoint: mnt } = await mountInProcess(t, core, log)
+const root = (cmd: string) => sh(cmd, { cwd: mnt })
+const octets = { 'Content-Type': 'application/octet-stream' }
+
+async function apiWrite(p: string, value: string): Promise<void> {
+  const r = await api.request('PUT', `/v1/${p}`, value, octets)
+  if (r.status !== 204) throw new Error(`write ${p}: ${r.status} ${r.body}`)
+}
+
+/** Counts the core's reads of secrets while `work` runs. */
+async function coreReads(work: () => Promise<unknown>): Promise<number> {
+  const read = core.read.bind(core)
+  let reads = 0
+  core.read = (p: string) => {
+    reads++
+    return read(p)
+  }
+  try {
+    await work()
+  } finally {
+    core.read = read
+  }
+  return reads
+}
+
+t.test('a secret read again comes from the page cache: its opens read nothing from the store', async (t) => {
+  await apiWrite('secret/cached', 'the value')
+  t.equal((await root('cat secret/cached')).stdout, 'the value', 'the first read fills the cache')
+  const reads = await coreReads(async () => {
+    for (let i = 0; i < 5; i++) t.equal((await root('cat secret/cached')).stdout, 'the value')
+  })
+  t.equal(reads, 0, 'five more cats, no read of the store')
+})
+
+t.test('written through the mount: the next read sees it, however the size changes', async (t) => {
+  for (const value of ['one', 'a longer value', '', 'x', 'the last one']) {
+    t.equal((await root('cat secret/w 2>/dev/null; cat secret/w 2>/dev/null; true')).code, 0, 'cached')
+    const r = await root(`printf %s '${value}' > secret/w && stat -c %s secret/w && cat secret/w`)
+    t.equal(r.stdout, `${value.length}\n${value}`)
+  }
+  t.equal((await root(`sed -i s/last/final/ secret/w && cat secret/w`)).stdout, 'the final one')
+})
+
+t.test('replaced through the API: the next stat and cat see it; an open descriptor keeps the old', async (t) => {
+  await apiWrite('secret/r', 'old value')
+  t.equal((await root('cat secret/r')).stdout, 'old value')
+  const held = await fs.open(path.join(mnt, 'secret/r'), 'r')
+  try {
+    t.equal((await held.read(Buffer.alloc(64), 0, 64, 0)).bytesRead, 9)
+    await apiWrite('secret/r', 'new, longer value')
+    t.equal((await root('stat -c %s secret/r && cat secret/r')).stdout, '17\nnew, longer value')
+    const buf = Buffer.alloc(64)
+    const { bytesRead } = await held.read(buf, 0, 64, 0)
+    t.equal(buf.subarray(0, bytesRead).toString(), 'old value', 'as after `mv new f`')
+  } finally {
+    await held.close()
+  }
+})
+
+t.test('deleted, moved or unmounted through the API: gone at once from the cached names', async (t) => {
+  await apiWrite('secret/d/a', '1')
+  await apiWrite('secret/d/b', '2')
+  t.equal((await root('cat secret/d/a secret/d/b')).stdout, '12')
+  await api.request('DELETE', '/v1/secret/d/a')
+  t.match((await root('cat secret/d/a')).stderr, /No such file/)
+  await core.rename('secret/d/b', 'secret/d/c')
+  await core.changesApplied()
+  t.match((await root('cat secret/d/b')).stderr, /No such file/)
+  t.equal((await root('cat secret/d/c')).stdout, '2')
+  await api.request('POST', '/v1/sys/mounts/other', '{"type":"generic"}', { 'Content-Type': 'application/json' })
+  await apiWrite('other/k', 'v')
+  t.equal((await root('cat other/k')).stdout, 'v')
+  await api.request('DELETE', '/v1/sys/mounts/other')
+  t.match((await root('stat other/k')).stderr, /No such file/)
+  t.match((await root('stat other')).stderr, /No such file/)
+})
+
+t.test('a revoked lease is gone from sys/leases at once', async (t) => {
+  t.equal((await root('mkdir counting && cat counting/creds > /dev/null')).code, 0)
+  const id = (await root('cd sys/leases/counting/creds && ls')).stdout.trim()
+  t.match(id, /^[0-9a-f-]{36}$/)
+  const file = `sys/leases/counting/creds/${id}`
+  t.equal((await root(`stat -c %F ${file}`)).stdout, 'regular file\n', 'its name is cached')
+  const r = await api.request('PUT', `/v1/sys/leases/revoke/counting/creds/${id}`)
+  t.equal(r.status, 204, r.body.toString())
+  t.match((await root(`stat ${file}`)).stderr, /No such file/)
+})
+
+t.test('a seal leaves nothing in the kernel: names, attributes and cached content', async (t) => {
+  await apiWrite('secret/sealed', 'kept in the page cache')
+  t.equal((await root('cat secret/sealed')).stdout, 'kept in the page cache')
+  // An open answered from the kernel's cache (a lazy handle, nothing read from the store).
+  const held = await fs.open(path.join(mnt, 'secret/sealed'), 'r')
+  try {
+    t.equal((await api.request('POST', '/v1/sys/seal')).status, 204)
+    t.match((await root('stat secret/sealed')).stderr, /Permission denied/)
+    await t.rejects(held.read(Buffer.alloc(64), 0, 64, 0), { code: 'EACCES' }, 'a descriptor opened before the seal')
+    await core.unseal(unlock)
+    await t.rejects(held.read(Buffer.alloc(64), 0, 64, 0), { code: 'EACCES' }, 'and after the unseal')
+  } finally {
+    await held.close()
+  }
+  t.equal((await root('cat secret/sealed')).stdout, 'kept in the page cache', 'unsealed, it reads again')
+})
