@@ -176,11 +176,7 @@ export async function mountInProcess(
   const mountpoint = path.join(await tempDir(t), 'mnt')
   await fs.mkdir(mountpoint, { mode: 0o700 })
   const fuse = await loadFuse(testBinding())
-  const mount = await fuse.mount(
-    mountpoint,
-    new SecretFs({ core, log, ...limits }),
-    log,
-  )
+  const mount = await fuse.mount(mountpoint, new SecretFs({ core, log, ...limits }), log)
   t.teardown(async () => {
     await withTimeout(mount.unmount(), 10_000, () => 'unmount timed out').catch(() => forceUnmount(mountpoint))
     if (await isMounted(mountpoint)) await forceUnmount(mountpoint)
