@@ -114,14 +114,17 @@ export interface Backend {
   /**
    * Undoes what reads left half made when the daemon died mid-way (write-ahead records). Called
    * at each unseal, before any request reaches the mount; a failure is logged and retried at the
-   * next unseal.
+   * next unseal. On a store that daemons share, the one that leads calls it when it begins to,
+   * for the records made `before` (older ones than any read still under way could have made).
    */
-  recover?(): Promise<void>
+  recover?(options?: { before?: Date }): Promise<void>
   /**
    * Begins the backend's own timed work (rotating passwords on a schedule), once the mount is
-   * ready: after recover() at unseal, or when it is mounted. close() ends it.
+   * ready: after recover() at unseal, or when it is mounted. close() ends it. On a store that
+   * daemons share, only the one that leads runs it: stop() ends it when it stops leading.
    */
   start?(): void
+  stop?(): void
   /** The backend is dropped (seal, unmount): it zeroes any secret it keeps in memory. */
   close?(): void
 }

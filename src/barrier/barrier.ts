@@ -7,6 +7,9 @@ export type BarrierOp =
   /** Deletes every entry under the directory `prefix` (which ends in '/'). */
   | { op: 'delete-prefix'; prefix: string }
 
+/** Logical paths other processes sharing the store changed; `all` when some may have been missed. */
+export type BarrierChange = { paths: string[]; dirs: string[] } | { all: true }
+
 export interface Barrier {
   readonly sealed: boolean
   get(path: string): Promise<Uint8Array | undefined>

@@ -67,6 +67,15 @@ export class PathCipher {
     }
   }
 
+  /** The logical path of an encoded key ('x/y' → 'a/b'), or of an encoded directory ('x/' → 'a/'). */
+  decodePath(encoded: string): string {
+    if (encoded === '') return ''
+    const dir = encoded.endsWith('/')
+    let path = ''
+    for (const part of (dir ? encoded.slice(0, -1) : encoded).split('/')) path += this.decodeName(path, part) + '/'
+    return dir ? path : path.slice(0, -1)
+  }
+
   /** The encoded form of a logical directory path ('' or 'a/b/'), ending in '/' unless root. */
   encodeDir(dir: string): string {
     return dir === '' ? '' : this.#encode(dir.slice(0, -1)) + '/'

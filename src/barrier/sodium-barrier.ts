@@ -7,8 +7,8 @@
 import { exists, integrity, internal, invalid, sealed as sealedError } from '../errors.js'
 import { AEAD_OVERHEAD, open, seal, sealInto } from '../crypto/aead.js'
 import { SecureKey } from '../crypto/secure-key.js'
-import type { Storage, StorageOp } from '../storage/storage.js'
-import type { Barrier, BarrierOp } from './barrier.js'
+import type { Storage, StorageChange, StorageOp } from '../storage/storage.js'
+import type { Barrier, BarrierChange, BarrierOp } from './barrier.js'
 import { Keyring, type TermInfo } from './keyring.js'
 import { PathCipher } from './path-cipher.js'
 import { createSealConfig, openSealConfig, parseSealConfig, type Unlock } from './seal-config.js'
@@ -27,6 +27,7 @@ const TERM_MARKER = 'core/keyring-term'
 
 interface Unsealed {
   rootKey: SecureKey
+  /** Replaced when another process sharing the store rotates it. */
   keyring: Keyring
   paths: PathCipher
 }
@@ -140,13 +141,17 @@ export class SodiumBarrier implements Barrier {
 
   async get(path: string): Promise<Uint8Array | undefined> {
     checkKey(path)
-    const { paths, keyring } = this.#unsealed()
-    const stored = await this.#storage.get(DATA + paths.encodeKey(path))
+    const stored = await this.#storage.get(DATA + this.#unsealed().paths.encodeKey(path))
     if (stored === undefined) return undefined
-    if (this.#state === undefined) throw sealedError()
     if (stored.length < HEADER + AEAD_OVERHEAD || stored[0] !== VERSION) throw integrity()
     const header = Buffer.from(stored.buffer, stored.byteOffset, HEADER)
     const term = header.readUInt32BE(1)
+    let keyring = this.#unsealed().keyring
+    // Another daemon on a shared store rotated the keyring, and its notice has not come yet.
+    if (term > keyring.activeTerm && this.#storage.watch) {
+      await this.#reloadKeyring()
+      keyring = this.#unsealed().keyring
+    }
     const key = keyring.key(term)
     if (!key)
       throw integrity(
@@ -196,6 +201,61 @@ export class SodiumBarrier implements Barrier {
       sealInto(out.subarray(HEADER), keyring.key(term)!, op.value, associatedData(out.subarray(0, HEADER), op.path))
       return { op: 'put', key, value: out }
     })
+  }
+
+  /**
+   * Follows the changes other processes make to a shared store: a keyring one of them rotated is
+   * taken up here, and `listener` hears of every other change, as logical paths. Undefined for a
+   * store that no other process shares.
+   */
+  watch(listener: (change: BarrierChange) => void | Promise<void>): (() => void) | undefined {
+    if (!this.#storage.watch) return undefined
+    // One change at a time, in order: a keyring is taken up before what was written under it.
+    let following = Promise.resolve()
+    return this.#storage.watch((change) => {
+      following = following.then(() => this.#follow(change, listener)).catch(() => {})
+    })
+  }
+
+  async #follow(change: StorageChange, listener: (change: BarrierChange) => void | Promise<void>): Promise<void> {
+    if (!this.#state) return
+    if ('all' in change || change.keys.includes(KEYRING_KEY)) await this.#reloadKeyring()
+    const state = this.#state
+    if (!state) return
+    if ('all' in change) return await listener({ all: true })
+    // Names that do not decode (not entries of this barrier, or damaged) are no change to follow.
+    const logical = (keys: string[]) =>
+      keys.flatMap((k) => {
+        if (!k.startsWith(DATA)) return []
+        try {
+          return [state.paths.decodePath(k.slice(DATA.length))]
+        } catch {
+          return []
+        }
+      })
+    const paths = logical(change.keys)
+    const dirs = logical(change.prefixes)
+    if (paths.length > 0 || dirs.length > 0) await listener({ paths, dirs })
+  }
+
+  /** Takes up the stored keyring if another process rotated it (its newest term is newer). */
+  async #reloadKeyring(): Promise<void> {
+    const state = this.#state
+    if (!state) return
+    const sealedRing = await this.#storage.get(KEYRING_KEY)
+    if (!sealedRing || sealedRing.length < AEAD_OVERHEAD || this.#state !== state) return
+    const plain = SecureKey.alloc(sealedRing.length - AEAD_OVERHEAD)
+    let keyring: Keyring
+    try {
+      open(state.rootKey.bytes, sealedRing, KEYRING_AD, plain.bytes)
+      keyring = Keyring.parse(plain.bytes)
+    } finally {
+      plain.dispose()
+    }
+    if (this.#state !== state || keyring.activeTerm <= state.keyring.activeTerm) return keyring.dispose()
+    const old = state.keyring
+    state.keyring = keyring
+    old.dispose()
   }
 
   /**

@@ -11,6 +11,10 @@ export type CoreChange =
   | { kind: 'moved'; from: string; to: string }
   /** Every key was dropped. */
   | { kind: 'sealed' }
+  /** Another daemon sharing the store wrote or deleted the secret (or directory) at `path`. */
+  | { kind: 'changed'; path: string }
+  /** Another daemon sharing the store may have changed anything (its notices were lost). */
+  | { kind: 'reloaded' }
 
 /**
  * Called once the change is made. What a listener returns, if a promise, is the front end's own

@@ -24,7 +24,8 @@ import {
 } from '../errors.js'
 import { silentLogger, type Logger } from '../log.js'
 import { MemoryStorage } from '../storage/memory-storage.js'
-import type { Storage } from '../storage/storage.js'
+import type { Leadership, Storage } from '../storage/storage.js'
+import type { BarrierChange } from '../barrier/barrier.js'
 import { announced, type ChangeListener, type CoreChange } from './core-change.js'
 import { Expiration, leasePrefix, type LeaseTtls } from './expiration.js'
 import {
@@ -44,6 +45,8 @@ export const DEFAULT_MAX_VALUE_SIZE = 1 << 20
 
 /** Where each lease is a file (system-backend.ts). */
 const SYS_LEASES = 'sys/leases/'
+/** Where leases are stored (expiration.ts). */
+const LEASES_DIR = 'leases/'
 
 export const builtinBackends: Readonly<Record<string, BackendFactory>> = {
   generic: genericBackend,
@@ -72,7 +75,15 @@ export interface SealStatus {
   initialized: boolean
   sealed: boolean
   term?: number
+  /** On a store that daemons share (unsealed): whether this one leads. */
+  leader?: boolean
 }
+
+/**
+ * On a store that daemons share, the write-ahead records the new leader undoes are those older
+ * than this: a younger one may belong to a read still under way on another daemon.
+ */
+const RECOVERY_MIN_AGE_MS = 60_000
 
 export type ReadResponse = Omit<ReadResult, 'lease' | 'leased'> & { lease?: Lease }
 
@@ -91,6 +102,9 @@ export class Core {
   /** Serialises changes to the mount table. */
   #tableLock: Promise<unknown> = Promise.resolve()
   readonly #listeners = new Set<ChangeListener>()
+  /** Following the changes other daemons sharing the store make; undefined when none can. */
+  #stopFollowing: (() => void) | undefined
+  #leadership: Leadership | undefined
   /** What listeners are still doing with the changes announced. */
   readonly #applying = new Set<Promise<unknown>>()
 
@@ -150,9 +164,12 @@ export class Core {
     await this.barrier.unseal(unlock)
     try {
       await this.#loadMounts()
-      await this.#recover()
-      await this.#leases.restore()
-      for (const { backend } of this.#router.routes()) backend.start?.()
+      if (this.#share()) await this.#leases.restore()
+      else {
+        await this.#recover()
+        await this.#leases.restore()
+        for (const { backend } of this.#router.routes()) backend.start?.()
+      }
     } catch (e) {
       this.seal()
       throw e
@@ -161,6 +178,11 @@ export class Core {
   }
 
   seal(): void {
+    this.#stopFollowing?.()
+    this.#stopFollowing = undefined
+    // Another daemon sharing the store takes the lead.
+    void this.#leadership?.close().catch((e: unknown) => this.log.error('giving up the lead failed', e))
+    this.#leadership = undefined
     this.#leases.stop()
     for (const { backend } of this.#router.routes()) backend.close?.()
     this.#router.clear()
@@ -187,6 +209,11 @@ export class Core {
   }
 
   async rotate(): Promise<number> {
+    // Two daemons rotating at once would each make a different key of the same term.
+    if (this.#stopFollowing && !this.#leases.leading)
+      throw invalid(
+        'on a store that daemons share, the keyring is rotated by the one that leads (secretfs status says which)',
+      )
     const term = await this.barrier.rotate()
     this.log.info(`keyring rotated to term ${term}`)
     return term
@@ -195,6 +222,7 @@ export class Core {
   sealStatus(): SealStatus {
     const status: SealStatus = { initialized: this.#initialized, sealed: this.barrier.sealed }
     if (!this.barrier.sealed) status.term = this.barrier.keyStatus().term
+    if (this.#stopFollowing) status.leader = this.#leases.leading
     return status
   }
 
@@ -412,9 +440,100 @@ export class Core {
   }
 
   /** Lets each backend undo what reads left half made before the daemon last stopped. */
-  async #recover(): Promise<void> {
+  async #recover(options?: { before?: Date }): Promise<void> {
     for (const { backend } of this.#router.routes())
-      await backend.recover?.().catch((e: unknown) => this.log.error('a backend could not recover at unseal', e))
+      await backend.recover?.(options).catch((e: unknown) => this.log.error('a backend could not recover', e))
+  }
+
+  // ---- a store that daemons share ----
+
+  /**
+   * On a store that other daemons share, this one follows their changes and contends to lead.
+   * The one that leads revokes leases at expiry, undoes what others left half made, and runs the
+   * backends' timed work. Returns whether the store is shared.
+   */
+  #share(): boolean {
+    const stop = this.barrier.watch((change) => this.#follow(change))
+    if (!stop) return false
+    this.#stopFollowing = stop
+    void this.#leases.lead(false)
+    const leadership = this.storage.lead?.((leading) => {
+      if (this.#leadership === leadership)
+        void this.#leadershipChanged(leading).catch((e: unknown) =>
+          this.log.error('taking or giving up the lead failed', e),
+        )
+    })
+    this.#leadership = leadership
+    return true
+  }
+
+  async #leadershipChanged(leading: boolean): Promise<void> {
+    if (this.barrier.sealed) return
+    this.log.info(leading ? 'this daemon now leads: it revokes leases when they expire' : 'this daemon no longer leads')
+    if (leading) await this.#recover({ before: new Date(Date.now() - RECOVERY_MIN_AGE_MS) })
+    await this.#leases.lead(leading)
+    for (const { backend } of this.#router.routes())
+      if (leading) backend.start?.()
+      else backend.stop?.()
+  }
+
+  /** Another daemon sharing the store changed it: the mount table, the leases and the front ends follow. */
+  async #follow(change: BarrierChange): Promise<void> {
+    if (this.barrier.sealed) return
+    if ('all' in change) {
+      await this.#reloadMounts()
+      await this.#leases.reload()
+      this.#emit({ kind: 'reloaded' })
+      return
+    }
+    for (const dir of change.dirs) {
+      if (dir.startsWith(LEASES_DIR)) this.#leases.dropUnder(dir)
+      else this.#changedElsewhere(dir)
+    }
+    for (const path of change.paths) {
+      if (path === MOUNT_TABLE_PATH) await this.#reloadMounts()
+      else if (path.startsWith(LEASES_DIR)) await this.#leases.reloadKey(path)
+      else this.#changedElsewhere(path)
+    }
+  }
+
+  /** An entry of a backend's data ('logical/UUID/rest', or a directory of them) changed elsewhere. */
+  #changedElsewhere(path: string): void {
+    const [top, uuid, ...rest] = path.split('/')
+    if (top !== 'logical' || !uuid) return
+    const route = this.#router.byUuid(uuid)
+    if (!route) return
+    this.#emit({ kind: 'changed', path: announced(route.entry.path + rest.join('/')) })
+  }
+
+  /** Takes up the stored mount table: mounts made, moved or removed by another daemon. */
+  async #reloadMounts(): Promise<void> {
+    await this.#withTable(async () => {
+      const raw = await this.barrier.get(MOUNT_TABLE_PATH)
+      if (!raw || this.barrier.sealed) return
+      const stored = new Map(decodeTable(raw).map((e) => [e.uuid, e]))
+      for (const route of this.#router.routes()) {
+        const now = stored.get(route.entry.uuid)
+        if (!now) {
+          this.#router.remove(route.entry.path)
+          route.backend.close?.()
+          this.#leases.dropUnder(leasePrefix(route.entry))
+          this.#emit({ kind: 'removed', path: announced(route.entry.path) })
+        } else if (now.path !== route.entry.path) {
+          const from = route.entry.path
+          this.#router.remove(from)
+          route.entry.path = now.path
+          this.#router.add(route)
+          this.#emit({ kind: 'moved', from: announced(from), to: announced(now.path) })
+        }
+        stored.delete(route.entry.uuid)
+      }
+      for (const entry of stored.values()) {
+        const route = { entry, backend: this.#routeBackend(entry) }
+        this.#router.add(route)
+        if (this.#leases.leading) route.backend.start?.()
+      }
+    })
   }
 
   #emit(change: CoreChange): void {
@@ -448,17 +567,17 @@ export class Core {
       await this.barrier.put(MOUNT_TABLE_PATH, encodeTable(entries))
     }
     this.#router.clear()
-    for (const entry of entries) {
-      if (entry.type !== 'system' && !this.#backends.has(entry.type)) {
-        // Kept as it is, so that a build that has the type serves it again; never deleted here.
-        this.log.error(
-          `the mount table names a backend type (${JSON.stringify(entry.type.slice(0, 64))}) that is not in this build; that mount is unavailable`,
-        )
-        this.#router.add({ entry, backend: new UnavailableBackend(entry.type) })
-        continue
-      }
-      this.#router.add({ entry, backend: this.#makeBackend(entry) })
-    }
+    for (const entry of entries) this.#router.add({ entry, backend: this.#routeBackend(entry) })
+  }
+
+  /** The backend of a stored mount entry; one of a type this build lacks is unavailable. */
+  #routeBackend(entry: MountEntry): Backend {
+    if (entry.type === 'system' || this.#backends.has(entry.type)) return this.#makeBackend(entry)
+    // Kept as it is, so that a build that has the type serves it again; never deleted here.
+    this.log.error(
+      `the mount table names a backend type (${JSON.stringify(entry.type.slice(0, 64))}) that is not in this build; that mount is unavailable`,
+    )
+    return new UnavailableBackend(entry.type)
   }
 
   async #saveTable(entries: MountEntry[]): Promise<void> {

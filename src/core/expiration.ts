@@ -90,6 +90,11 @@ export class Expiration {
   #waiting: (() => void)[] = []
   /** Bumped at each seal: work begun before it must not touch what comes after. */
   #generation = 0
+  /**
+   * Whether this daemon revokes leases when they expire. Daemons sharing a store all issue,
+   * renew and revoke leases; only the one that leads arms the expiry timers.
+   */
+  #leading = true
   /** Deletions made within one turn of the event loop, written as one batch. */
   #deletes: { key: string; done: (e?: unknown) => void }[] = []
 
@@ -168,6 +173,64 @@ export class Expiration {
         this.#hold(held)
       }
     }
+  }
+
+  /** Whether this daemon revokes leases at expiry. */
+  get leading(): boolean {
+    return this.#leading
+  }
+
+  /**
+   * Starts leading (takes up every lease the store holds, and arms its expiry: those expired
+   * meanwhile are revoked at once) or stops (disarms every timer; the leases stay known).
+   */
+  async lead(leading: boolean): Promise<void> {
+    if (leading === this.#leading) return
+    this.#leading = leading
+    if (!leading) return this.#timers.clear()
+    await this.reload()
+    if (!this.#leading) return
+    for (const held of this.#held.values()) this.#arm(held)
+  }
+
+  /**
+   * Takes up the leases the store holds now (another daemon sharing it issued, renewed or
+   * revoked some): new ones are held, changed ones replaced, those gone from the store dropped.
+   */
+  async reload(): Promise<void> {
+    const generation = this.#generation
+    const stored = new Set<string>()
+    for (const dir of await this.#barrier.list(LEASES))
+      for (const name of await this.#barrier.list(LEASES + dir)) {
+        stored.add(LEASES + dir + name)
+        await this.reloadKey(LEASES + dir + name)
+        if (generation !== this.#generation) return
+      }
+    for (const held of [...this.#held.values()]) if (!stored.has(held.key)) this.#drop(held)
+  }
+
+  /** Takes up the lease stored at `key` ('leases/MOUNT/ID') as it is now, or its deletion. */
+  async reloadKey(key: string): Promise<void> {
+    const generation = this.#generation
+    const [, uuid, name, ...more] = key.split('/')
+    if (!uuid || !name || more.length > 0) return
+    const raw = await this.#barrier.get(key)
+    if (generation !== this.#generation) return
+    const current = [...this.#held.values()].find((h) => h.key === key)
+    if (!raw) {
+      if (current) this.#drop(current)
+      return
+    }
+    const held = decode(raw, uuid, key)
+    if (!held) return this.#log.error('a stored lease is malformed; it is left as it is')
+    // A revocation under way here goes on; its lease is the one it revokes.
+    if (current?.revoking) return
+    this.#hold(held)
+  }
+
+  /** Drops every lease stored under `dir` ('leases/MOUNT/': its mount was unmounted elsewhere). */
+  dropUnder(dir: string): void {
+    for (const held of [...this.#held.values()]) if (held.key.startsWith(dir)) this.#drop(held)
   }
 
   /** Forgets every lease and stops every timer (at seal); the store keeps them. */
@@ -281,7 +344,19 @@ export class Expiration {
 
   #hold(held: Held): void {
     this.#held.set(held.lease.id, held)
-    this.#timers.schedule(held.lease.id, held.lease.expires.getTime())
+    this.#arm(held)
+  }
+
+  #arm(held: Held): void {
+    if (this.#leading) this.#timers.schedule(held.lease.id, held.lease.expires.getTime())
+  }
+
+  /** Forgets a lease that is gone from the store (another daemon revoked it). */
+  #drop(held: Held): void {
+    if (this.#held.get(held.lease.id) !== held) return
+    this.#held.delete(held.lease.id)
+    this.#timers.cancel(held.lease.id)
+    this.#ended(held.lease)
   }
 
   async #revokeAll(chosen: Held[], force: boolean, what: string): Promise<number> {
@@ -340,6 +415,7 @@ export class Expiration {
 
   /** Expired leases: each is revoked in its turn, and retried with backoff when that fails. */
   #expired(ids: string[]): void {
+    if (!this.#leading) return
     const generation = this.#generation
     for (const id of ids) {
       const held = this.#held.get(id)
@@ -351,7 +427,7 @@ export class Expiration {
         this.#log.warn(
           `revoking an expired lease failed (attempt ${attempts}); retrying in ${Math.round(wait / 1000)}s: ${messageOf(e)}`,
         )
-        this.#timers.schedule(held.lease.id, this.#now() + wait)
+        if (this.#leading) this.#timers.schedule(held.lease.id, this.#now() + wait)
       })
     }
   }

@@ -77,7 +77,8 @@ export class KernelCache {
         told.push(this.#entry(path))
         break
       }
-      case 'removed': {
+      case 'removed':
+      case 'changed': {
         const path = fsPath(change.path)
         for (const ino of inodes.removedUnder(path)) this.#current.delete(ino)
         told.push(this.#entry(path))
@@ -89,12 +90,14 @@ export class KernelCache {
         told.push(this.#entry(from), this.#entry(to))
         break
       }
-      case 'sealed': {
-        // Every name, and every content a handle opened before the seal could still read.
+      case 'sealed':
+      case 'reloaded': {
+        // Every name, and every content a handle opened before could still read (after a seal,
+        // nothing of it may; after another daemon's unknown changes, all of it is read anew).
         const mounts = inodes.mounts
         this.#current.clear()
         told.push(...inodes.all.map((ino) => this.#inode(ino)))
-        inodes.removedUnder('/')
+        if (change.kind === 'sealed') inodes.removedUnder('/')
         told.push(...mounts.map((m) => this.#entry(m)))
         break
       }

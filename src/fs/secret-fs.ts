@@ -421,6 +421,7 @@ export class SecretFs {
         if (this.#handles.file(change.path) !== change.source) this.#handles.orphan(change.path)
         return
       case 'removed':
+      case 'changed':
         return this.#handles.orphanUnder(change.path)
       case 'moved':
         return this.#handles.move(change.from, change.to)

@@ -7,6 +7,16 @@ export type StorageOp =
   /** Deletes every key that starts with `prefix`. */
   | { op: 'delete-prefix'; prefix: string }
 
+/** Changes other processes made to a shared store; `all` when some may have been missed. */
+export type StorageChange = { keys: string[]; prefixes: string[] } | { all: true }
+
+/** Leading among the processes that share a store (Vault's HA lock): one of them at a time. */
+export interface Leadership {
+  readonly leading: boolean
+  /** Gives up leading, if it does, and stops contending. */
+  close(): Promise<void>
+}
+
 export interface Storage {
   get(key: string): Promise<Uint8Array | undefined>
   /** Resolves once the write is durable. */
@@ -26,6 +36,16 @@ export interface Storage {
    * in full where the store can avoid it.
    */
   maxValueSlice(prefix: string, offset: number, length: number): Promise<Uint8Array | undefined>
+  /**
+   * Tells `listener` of the changes other processes make to a store they share with this one
+   * (never of this instance's own). Only stores that can be shared have it. Returns a stop function.
+   */
+  watch?(listener: (change: StorageChange) => void): () => void
+  /**
+   * Contends to lead among the processes sharing this store; `changed` hears each gain and loss.
+   * Only stores that can be shared have it.
+   */
+  lead?(changed: (leading: boolean) => void): Leadership
   close(): Promise<void>
 }
 

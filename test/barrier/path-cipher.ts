@@ -44,3 +44,13 @@ t.test('another key gives other names', async (t) => {
   t.not(a.encodeName('', 'x'), b.encodeName('', 'x'))
   t.throws(() => b.decodeName('', a.encodeName('', 'x')), kind('integrity'))
 })
+
+t.test('an encoded key or directory decodes back to its logical path', async (t) => {
+  const pc = new PathCipher(Buffer.alloc(32, 9))
+  t.teardown(() => pc.dispose())
+  for (const key of ['core/mounts', 'logical/u/team/db', 'leases/u/id', 'a']) t.equal(pc.decodePath(pc.encodeKey(key)), key)
+  t.equal(pc.decodePath(pc.encodeDir('logical/u/')), 'logical/u/')
+  t.equal(pc.decodePath(''), '')
+  const [first, second] = pc.encodeKey('a/b').split('/')
+  t.throws(() => pc.decodePath(`${second}/${first}`), kind('integrity'), 'segments out of place fail')
+})

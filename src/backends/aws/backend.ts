@@ -90,8 +90,8 @@ export class AwsBackend extends PathBackend {
   }
 
   /** Deletes every IAM user a write-ahead record names (and its keys, policies and groups), then the record. */
-  async recover(): Promise<void> {
-    const records = await listWal<{ username: string }>(this.#state.storage)
+  async recover(options: { before?: Date } = {}): Promise<void> {
+    const records = await listWal<{ username: string }>(this.#state.storage, options.before)
     if (records.length === 0) return
     const aws = await this.#state.clients()
     let failed = 0

@@ -65,9 +65,9 @@ export class DatabaseBackend extends PathBackend {
   }
 
   /** Drops users a read left half made, and finishes rotations a crash interrupted. */
-  async recover(): Promise<void> {
+  async recover(options: { before?: Date } = {}): Promise<void> {
     // Root passwords first: the other records need the connection they make.
-    const records = (await listWal<Wal>(this.#state.storage)).sort(
+    const records = (await listWal<Wal>(this.#state.storage, options.before)).sort(
       (a, b) => Number(b.record.kind === 'root') - Number(a.record.kind === 'root'),
     )
     let failed = 0
@@ -94,6 +94,10 @@ export class DatabaseBackend extends PathBackend {
 
   start(): void {
     void this.#rotations.start().catch(() => {})
+  }
+
+  stop(): void {
+    this.#rotations.stop()
   }
 
   close(): void {

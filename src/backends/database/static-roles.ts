@@ -46,23 +46,52 @@ export async function staticRoleNames(storage: StorageView): Promise<string[]> {
 export const secondsLeft = (role: StaticRole, now = Date.now()) =>
   Math.max(0, Math.ceil((role.last_vault_rotation + role.rotation_period * 1000 - now) / 1000))
 
-/** The timers that rotate each static role's password when its period is up. */
+/** How often the stored static roles are read again: one made by another daemon sharing the store is then scheduled here. */
+const RESCAN_MS = 10_000
+
+/**
+ * The timers that rotate each static role's password when its period is up. They run between
+ * start() and stop(): on the one daemon that leads, of those sharing a store.
+ */
 export class StaticRotations {
   readonly #state: DatabaseState
   readonly #timers = new Map<string, NodeJS.Timeout>()
   /** Why the last scheduled rotation of a role failed, until one succeeds. */
   readonly #errors = new Map<string, string>()
-  #closed = false
+  #running = false
+  #rescan: NodeJS.Timeout | undefined
 
   constructor(state: DatabaseState) {
     this.#state = state
   }
 
-  /** Schedules every stored static role. */
+  /** Schedules every stored static role, and every one stored later. */
   async start(): Promise<void> {
-    for (const name of await staticRoleNames(this.#state.storage)) {
-      const entry = await readStaticRole(this.#state.storage, name)
-      if (entry) this.#schedule(name, secondsLeft(entry.data) * 1000)
+    if (this.#running) return
+    this.#running = true
+    await this.#scan()
+  }
+
+  /** Cancels every timer (this daemon no longer leads); start() schedules them again. */
+  stop(): void {
+    this.#running = false
+    clearTimeout(this.#rescan)
+    for (const name of [...this.#timers.keys()]) this.#cancel(name)
+  }
+
+  async #scan(): Promise<void> {
+    try {
+      for (const name of await staticRoleNames(this.#state.storage)) {
+        if (!this.#running) return
+        if (this.#timers.has(name)) continue
+        const entry = await readStaticRole(this.#state.storage, name)
+        if (entry && !this.#timers.has(name)) this.#schedule(name, secondsLeft(entry.data) * 1000)
+      }
+    } finally {
+      if (this.#running) {
+        this.#rescan = setTimeout(() => void this.#scan().catch(() => {}), RESCAN_MS)
+        this.#rescan.unref()
+      }
     }
   }
 
@@ -124,8 +153,7 @@ export class StaticRotations {
   }
 
   close(): void {
-    this.#closed = true
-    for (const name of [...this.#timers.keys()]) this.#cancel(name)
+    this.stop()
   }
 
   #cancel(name: string): void {
@@ -136,7 +164,7 @@ export class StaticRotations {
 
   #schedule(name: string, delayMs: number): void {
     clearTimeout(this.#timers.get(name))
-    if (this.#closed) return
+    if (!this.#running) return
     const timer = setTimeout(() => void this.#due(name, delayMs), Math.min(Math.max(0, delayMs), MAX_TIMEOUT))
     timer.unref()
     this.#timers.set(name, timer)
@@ -146,13 +174,13 @@ export class StaticRotations {
     this.#timers.delete(name)
     if (delayMs > MAX_TIMEOUT) return this.#schedule(name, delayMs - MAX_TIMEOUT)
     const entry = await readStaticRole(this.#state.storage, name).catch(() => undefined)
-    if (!entry || this.#closed) return
+    if (!entry || !this.#running) return
     // A rotation that came meanwhile (rotate-role/NAME) moved the time.
     const left = secondsLeft(entry.data)
     if (left > 0) return this.#schedule(name, left * 1000)
     await this.rotate(name).catch((e: unknown) => {
       this.#errors.set(name, e instanceof SecretfsError ? e.message : 'an internal error')
-      if (!this.#closed) this.#schedule(name, Math.min(RETRY_SECONDS, entry.data.rotation_period) * 1000)
+      if (this.#running) this.#schedule(name, Math.min(RETRY_SECONDS, entry.data.rotation_period) * 1000)
     })
   }
 }

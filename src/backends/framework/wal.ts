@@ -24,13 +24,16 @@ export async function deleteWal(storage: StorageView, id: string): Promise<void>
   await storage.delete(PREFIX + id)
 }
 
-/** The records stored, oldest first. The caller checks each record's shape. */
-export async function listWal<T>(storage: StorageView): Promise<{ id: string; created: Date; record: T }[]> {
+/** The records stored (made `before`, if given), oldest first. The caller checks each record's shape. */
+export async function listWal<T>(
+  storage: StorageView,
+  before?: Date,
+): Promise<{ id: string; created: Date; record: T }[]> {
   const out = []
   for (const id of await storage.list(PREFIX)) {
     if (id.endsWith('/')) continue
     const entry = await getJson<T>(storage, PREFIX + id)
-    if (entry) out.push({ id, created: entry.created, record: entry.data })
+    if (entry && (!before || entry.created < before)) out.push({ id, created: entry.created, record: entry.data })
   }
   return out.sort((a, b) => a.created.getTime() - b.created.getTime())
 }
