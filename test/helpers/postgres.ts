@@ -42,6 +42,8 @@ export interface Postgres {
   psql(sql: string, opts?: PsqlOptions): Promise<PsqlResult>
   /** Like psql, but throws (with psql's stderr) unless its status is 0; returns stdout trimmed. */
   query(sql: string, opts?: PsqlOptions): Promise<string>
+  /** A new empty database of the superuser's; its URL (postgresql://postgres:PASS@HOST:PORT/NAME). */
+  createDatabase(): Promise<string>
   /** The login roles secretfs's database backend made (v-secretfs-…), sorted. */
   madeUsers(opts?: PsqlOptions): Promise<string[]>
   /** Stops the server now (fast shutdown, SIGINT); teardown does it otherwise. */
@@ -166,6 +168,7 @@ export async function startPostgres(t: Scope): Promise<Postgres> {
     env.PGCONNECT_TIMEOUT = '5'
     return run(path.join(BIN, 'psql'), args, { env, input: sql })
   }
+  let databases = 0
   const query = async (sql: string, opts?: PsqlOptions) => {
     const r = await psql(sql, opts)
     if (r.status !== 0) throw new Error(`psql failed (status ${r.status}): ${r.stderr.trim()}`)
@@ -179,6 +182,11 @@ export async function startPostgres(t: Scope): Promise<Postgres> {
     url: `postgresql://${SUPERUSER}:${superPassword}@${HOST}:${port}/postgres`,
     psql,
     query,
+    createDatabase: async () => {
+      const name = `db_${++databases}`
+      await query(`CREATE DATABASE ${name}`)
+      return `postgresql://${SUPERUSER}:${superPassword}@${HOST}:${port}/${name}`
+    },
     madeUsers: async (opts) =>
       (await query(`SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-secretfs-%' ORDER BY 1`, opts))
         .split('\n')
