@@ -345,7 +345,9 @@ export class PostgresStorage implements Storage {
 
   watch(listener: ChangeListener): () => void {
     if (this.#closed) return () => {}
-    this.#watcher ??= new ChangeWatcher(this.#config, this.#origin, this.#timings)
+    this.#watcher ??= new ChangeWatcher(this.#config, this.#origin, this.#timings, async () =>
+      (await this.#checkout()).release(),
+    )
     return this.#watcher.add(listener)
   }
 

@@ -35,6 +35,8 @@ export class ChangeWatcher {
   readonly #config: pg.ClientConfig
   readonly #origin: string
   readonly #timings: WatchTimings
+  /** Makes sure the tables are there (a new database): the counter is read from one of them. */
+  readonly #schema: () => Promise<void>
   readonly #listeners = new Set<ChangeListener>()
   #client: pg.Client | undefined
   /** The connection being opened; its notifications count already. */
@@ -52,10 +54,11 @@ export class ChangeWatcher {
   #judged = 0
   #seen = 0
 
-  constructor(config: pg.ClientConfig, origin: string, timings: WatchTimings) {
+  constructor(config: pg.ClientConfig, origin: string, timings: WatchTimings, schema: () => Promise<void>) {
     this.#config = config
     this.#origin = origin
     this.#timings = timings
+    this.#schema = schema
     this.#backoff = timings.reconnectMin
   }
 
@@ -105,6 +108,7 @@ export class ChangeWatcher {
       if ((client === this.#client || client === this.#opening) && m.channel === CHANNEL) this.#notified(m.payload)
     })
     try {
+      await this.#schema()
       await client.connect()
       await client.query(`LISTEN ${CHANNEL}`)
       // Read after LISTEN: a change counted later is also notified.
