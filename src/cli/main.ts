@@ -170,12 +170,6 @@ async function runYargs(): Promise<void> {
             type: 'string',
             describe:
               'Data directory of the SQLite store (default: $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)',
-          })
-          .check((a) => {
-            if (a.to === undefined && a.from === undefined) throw new Error('migrate needs --to or --from')
-            if (a.to !== undefined && a.from !== undefined && a.to === a.from)
-              throw new Error('--to and --from name the same kind of store')
-            return true
           }),
       run(() => import('./commands/migrate.js')),
     )

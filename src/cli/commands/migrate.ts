@@ -25,6 +25,10 @@ const BATCH_ENTRIES = 256
 const BATCH_BYTES = 4 << 20
 
 export async function run(args: MigrateArgs): Promise<void> {
+  if (args.to === undefined && args.from === undefined)
+    throw new UsageError('migrate needs a direction: --to postgres or --from postgres')
+  if (args.to !== undefined && args.to === args.from)
+    throw new UsageError('--to and --from name the same kind of store')
   const toPostgres = args.to === 'postgres' || args.from === 'sqlite'
   const url = await readStorageUrl(args.storageFile)
   if (url === undefined)
