@@ -68,7 +68,7 @@ export class ChangeWatcher {
     if (this.#listeners.size === 1 && !this.#stopped) this.#start()
     return () => {
       this.#listeners.delete(listener)
-      if (this.#listeners.size === 0) this.#pause()
+      if (this.#listeners.size === 0) void this.#pause()
     }
   }
 
