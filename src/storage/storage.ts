@@ -7,6 +7,9 @@ export type StorageOp =
   /** Deletes every key that starts with `prefix`. */
   | { op: 'delete-prefix'; prefix: string }
 
+/** Changes other processes made to a shared store; `all` when some may have been missed. */
+export type StorageChange = { keys: string[]; prefixes: string[] } | { all: true }
+
 export interface Storage {
   get(key: string): Promise<Uint8Array | undefined>
   /** Resolves once the write is durable. */
@@ -26,6 +29,13 @@ export interface Storage {
    * in full where the store can avoid it.
    */
   maxValueSlice(prefix: string, offset: number, length: number): Promise<Uint8Array | undefined>
+  /** Every entry, in key order, as it is stored: what copying a whole store (migrate) reads. */
+  entries(): AsyncIterable<[key: string, value: Uint8Array]>
+  /**
+   * Tells `listener` of the changes other processes make to a store they share with this one
+   * (never of this instance's own). Only stores that can be shared have it. Returns a stop function.
+   */
+  watch?(listener: (change: StorageChange) => void): () => void
   close(): Promise<void>
 }
 
