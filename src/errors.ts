@@ -19,6 +19,7 @@ export type ErrorKind =
   | 'busy' // an unmount or remount whose revocation or deletion failed
   | 'no-space' // the disk holding the store is full: nothing was written
   | 'upstream' // a service a backend relies on (AWS, a database) failed, refused or timed out
+  | 'unavailable' // the store itself (a PostgreSQL server) cannot be reached or did not answer in time
   | 'internal'
 
 export class SecretfsError extends Error {
@@ -52,6 +53,7 @@ export const unsealFailed = make('unseal-failed', 'the passphrase or key does no
 export const busy = make('busy', 'resource busy')
 export const noSpace = make('no-space', 'the disk holding the store is full; nothing was written')
 export const upstream = make('upstream', 'a service the backend relies on failed')
+export const unavailable = make('unavailable', 'the store cannot be reached')
 export const internal = make('internal', 'internal error')
 
 export const isKind = (e: unknown, kind: ErrorKind): e is SecretfsError => e instanceof SecretfsError && e.kind === kind

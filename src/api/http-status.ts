@@ -22,6 +22,8 @@ const STATUS: Record<ErrorKind, number> = {
   'no-space': 507,
   // The backend's service (AWS, a database) failed or did not answer in time.
   upstream: 502,
+  // The store is down (a PostgreSQL server restarting): try again later, as Vault answers.
+  unavailable: 503,
   internal: 500,
 }
 
@@ -36,7 +38,8 @@ export interface ErrorResponse {
 export function errorResponse(error: unknown): ErrorResponse {
   if (error instanceof SecretfsError) {
     const status = STATUS[error.kind]
-    return { status, message: error.message, internal: status >= 500 && status !== 503 }
+    // A sealed daemon is the operator's choice; a store that cannot be reached is worth a line.
+    return { status, message: error.message, internal: status >= 500 && error.kind !== 'sealed' }
   }
   return { status: 500, message: 'internal error', internal: true }
 }

@@ -69,12 +69,26 @@ async function runYargs(): Promise<void> {
       })
       .option('key-file', { type: 'string', describe: 'Use the 32-byte key in this file' })
       .conflicts('passphrase-file', 'key-file')
+  const storageFile = <T>(y: Argv<T>) =>
+    y.option('storage-file', {
+      type: 'string',
+      describe:
+        'Use the PostgreSQL store whose postgres:// URL is in this file, yours and closed to others (default: $SECRETFS_STORAGE, else SQLite in the data directory)',
+    })
   const run = (load: () => Promise<CommandModule>) => (argv: unknown) => runCommand(load, argv)
   // yargs drops a lone `-` (it takes it for an option that never comes), and `write PATH -` is how
   // standard input is stored as it is. It travels through yargs as a NUL-led stand-in, which no
   // command-line argument can be, and becomes `-` again for the command.
   const STDIN = '\0-'
   const given = hideBin(process.argv)
+  // Before yargs, which would quote an unknown argument back, URL and password with it.
+  try {
+    ;(await import('./storage-input.js')).refuseUrlArguments(given)
+  } catch (e) {
+    const { reportError } = await import('./report-error.js')
+    process.exitCode = reportError(e)
+    return
+  }
   const argv = given[0] === 'write' ? given.map((a) => (a === '-' ? STDIN : a)) : given
   const dash = (a: unknown) => (a === STDIN ? '-' : a)
   const runWrite = (parsed: Record<string, unknown>) =>
@@ -90,7 +104,7 @@ async function runYargs(): Promise<void> {
       'server',
       'Run the daemon: mount the filesystem and serve the control socket',
       (y) =>
-        y
+        storageFile(y)
           .option('dev', {
             type: 'boolean',
             default: false,
@@ -134,16 +148,30 @@ async function runYargs(): Promise<void> {
     )
     .command(
       'init',
-      'Create a new store in the data directory (asks for a passphrase twice, or use a file)',
+      'Create a new store in the data directory or PostgreSQL (asks for a passphrase twice, or use a file)',
       (y) =>
         unlockFlags(
-          y.option('data', {
+          storageFile(y).option('data', {
             type: 'string',
             describe:
               'Data directory (default: $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)',
           }),
         ),
       run(() => import('./commands/init.js')),
+    )
+    .command(
+      'migrate',
+      'Copy the store, as it is stored (encrypted), from SQLite to PostgreSQL (--to postgres) or back (--from postgres)',
+      (y) =>
+        storageFile(y)
+          .option('to', { choices: ['postgres', 'sqlite'], describe: 'The kind of store to copy into' })
+          .option('from', { choices: ['postgres', 'sqlite'], describe: 'The kind of store to copy from' })
+          .option('data', {
+            type: 'string',
+            describe:
+              'Data directory of the SQLite store (default: $SECRETFS_DATA, else $XDG_DATA_HOME/secretfs or ~/.local/share/secretfs)',
+          }),
+      run(() => import('./commands/migrate.js')),
     )
     .command(
       'status',

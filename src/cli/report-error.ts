@@ -43,7 +43,8 @@ export function reportError(error: unknown, write: (text: string) => void = (s) 
     return EXIT_FAILED
   }
   if (e instanceof ApiError) {
-    if (e.status === 503) {
+    // 503 is also a store that cannot be reached (PostgreSQL down), whose message says so.
+    if (e.status === 503 && /\bsealed\b/.test(e.message)) {
       write(
         `${lead}secretfs is sealed.\nUnseal it with \`secretfs unseal\` (it asks for the passphrase, or give --passphrase-file or --key-file).\n`,
       )

@@ -102,7 +102,7 @@ async function readPassphraseFile(file: string): Promise<Buffer> {
  * The contents of a key or passphrase file in secure memory, read through one open descriptor
  * that is first checked: ours (or root's) and closed to others. `exactly`: the size it must have.
  */
-async function readPrivateFile(file: string, what: string, exactly?: number): Promise<Buffer> {
+export async function readPrivateFile(file: string, what: string, exactly?: number): Promise<Buffer> {
   let handle: FileHandle
   try {
     handle = await open(file, 'r')

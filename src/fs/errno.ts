@@ -28,11 +28,12 @@ const byKind: Record<ErrorKind, number> = {
   busy: E.EBUSY,
   'no-space': E.ENOSPC,
   upstream: E.EIO,
+  unavailable: E.EIO,
   internal: E.EIO,
 }
 
 /** Errors that are not the caller's doing, and so go to the log. */
-const logged = new Set<ErrorKind>(['integrity', 'internal', 'busy', 'no-space', 'upstream'])
+const logged = new Set<ErrorKind>(['integrity', 'internal', 'busy', 'no-space', 'upstream', 'unavailable'])
 
 /** Conditions only the filesystem has, with no core error kind. */
 export class FsError extends Error {

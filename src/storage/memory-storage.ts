@@ -41,6 +41,13 @@ export class MemoryStorage implements Storage {
     return max
   }
 
+  async *entries(): AsyncIterable<[string, Uint8Array]> {
+    for (const key of [...this.#entries.keys()].sort()) {
+      const value = this.#entries.get(key)
+      if (value) yield [key, Uint8Array.from(value)]
+    }
+  }
+
   async close(): Promise<void> {}
 
   /** Raw access for tests that tamper with the store. */

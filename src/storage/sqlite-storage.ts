@@ -77,6 +77,7 @@ export class SqliteStorage implements Storage {
   readonly #scanOpen: Database.Statement<[string, number], { key: string }>
   readonly #maxSlice: Database.Statement<[number, number, string, string], Buffer | null>
   readonly #maxSliceOpen: Database.Statement<[number, number], Buffer | null>
+  readonly #page: Database.Statement<[string, number], { key: string; value: Buffer }>
   readonly #commit: (ops: StorageOp[]) => void
   #queue: Pending[] = []
   #flushScheduled = false
@@ -138,6 +139,7 @@ export class SqliteStorage implements Storage {
     this.#maxSliceOpen = this.#db
       .prepare<[number, number], Buffer | null>('SELECT max(substr(value, ?, ?)) FROM entries')
       .pluck()
+    this.#page = this.#db.prepare('SELECT key, value FROM entries WHERE key > ? ORDER BY key LIMIT ?')
     this.#commit = this.#db.transaction((ops: StorageOp[]) => {
       for (const op of ops) {
         if (op.op === 'put') this.#put.run(op.key, op.value)
@@ -225,6 +227,18 @@ export class SqliteStorage implements Storage {
         ? this.#maxSliceOpen.get(offset + 1, length)
         : this.#maxSlice.get(offset + 1, length, prefix, end)
     return max ?? undefined
+  }
+
+  async *entries(): AsyncIterable<[string, Uint8Array]> {
+    // In pages, each a statement of its own: no statement stays open while the caller runs.
+    const first = this.#get.get('')
+    if (first) yield ['', first]
+    for (let after = ''; ;) {
+      const rows = this.#page.all(after, 256)
+      for (const { key, value } of rows) yield [key, value]
+      if (rows.length < 256) return
+      after = rows[rows.length - 1]!.key
+    }
   }
 
   async close(): Promise<void> {

@@ -36,6 +36,8 @@ export interface Storage {
    * in full where the store can avoid it.
    */
   maxValueSlice(prefix: string, offset: number, length: number): Promise<Uint8Array | undefined>
+  /** Every entry, in key order, as it is stored: what copying a whole store (migrate) reads. */
+  entries(): AsyncIterable<[key: string, value: Uint8Array]>
   /**
    * Tells `listener` of the changes other processes make to a store they share with this one
    * (never of this instance's own). Only stores that can be shared have it. Returns a stop function.

@@ -29,6 +29,7 @@ const EXPECTED: Record<errors.ErrorKind, [status: number, logged: boolean]> = {
   busy: [500, true],
   'no-space': [507, true],
   upstream: [502, true],
+  unavailable: [503, true],
   internal: [500, true],
 }
 

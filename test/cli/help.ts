@@ -7,6 +7,7 @@ t.test('--help on every command, and completion', async (t) => {
   for (const c of [
     'init',
     'server',
+    'migrate',
     'status',
     'seal',
     'unseal',

@@ -30,6 +30,7 @@ const EXPECTED: Record<errors.ErrorKind, [errno: number, logged: boolean]> = {
   busy: [E.EBUSY, true],
   'no-space': [E.ENOSPC, true],
   upstream: [E.EIO, true],
+  unavailable: [E.EIO, true],
   internal: [E.EIO, true],
 }
 

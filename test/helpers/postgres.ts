@@ -42,6 +42,10 @@ export interface Postgres {
   psql(sql: string, opts?: PsqlOptions): Promise<PsqlResult>
   /** Like psql, but throws (with psql's stderr) unless its status is 0; returns stdout trimmed. */
   query(sql: string, opts?: PsqlOptions): Promise<string>
+  /** A new empty database of the superuser's; its URL (postgresql://postgres:PASS@HOST:PORT/NAME). */
+  createDatabase(): Promise<string>
+  /** What pg_dump writes of `database` (plain SQL; bytea as hex), as the superuser over TCP. */
+  dump(database: string): Promise<string>
   /** The login roles secretfs's database backend made (v-secretfs-…), sorted. */
   madeUsers(opts?: PsqlOptions): Promise<string[]>
   /** Stops the server now (fast shutdown, SIGINT); teardown does it otherwise. */
@@ -139,6 +143,14 @@ export async function startPostgres(t: Scope): Promise<Postgres> {
   server = srv
   await srv.start()
 
+  /** Nothing of the caller's PG* variables or ~/.pgpass: the password given, or none. */
+  const clientEnv = (password: string): NodeJS.ProcessEnv => {
+    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PG')))
+    env.PGPASSWORD = password
+    env.PGPASSFILE = '/dev/null'
+    env.PGCONNECT_TIMEOUT = '5'
+    return env
+  }
   const psql = (sql: string, opts: PsqlOptions = {}): Promise<PsqlResult> => {
     const args = [
       '-X',
@@ -159,13 +171,9 @@ export async function startPostgres(t: Scope): Promise<Postgres> {
       '-f',
       '-',
     ]
-    // Nothing of the caller's PG* variables or ~/.pgpass: the password given, or none.
-    const env: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PG')))
-    env.PGPASSWORD = opts.password ?? superPassword
-    env.PGPASSFILE = '/dev/null'
-    env.PGCONNECT_TIMEOUT = '5'
-    return run(path.join(BIN, 'psql'), args, { env, input: sql })
+    return run(path.join(BIN, 'psql'), args, { env: clientEnv(opts.password ?? superPassword), input: sql })
   }
+  let databases = 0
   const query = async (sql: string, opts?: PsqlOptions) => {
     const r = await psql(sql, opts)
     if (r.status !== 0) throw new Error(`psql failed (status ${r.status}): ${r.stderr.trim()}`)
@@ -179,6 +187,17 @@ export async function startPostgres(t: Scope): Promise<Postgres> {
     url: `postgresql://${SUPERUSER}:${superPassword}@${HOST}:${port}/postgres`,
     psql,
     query,
+    createDatabase: async () => {
+      const name = `db_${++databases}`
+      await query(`CREATE DATABASE ${name}`)
+      return `postgresql://${SUPERUSER}:${superPassword}@${HOST}:${port}/${name}`
+    },
+    dump: async (database) => {
+      const args = ['-w', '-h', HOST, '-p', String(port), '-U', SUPERUSER, '-d', database]
+      const r = await run(path.join(BIN, 'pg_dump'), args, { env: clientEnv(superPassword) })
+      if (r.status !== 0) throw new Error(`pg_dump failed (status ${r.status}): ${r.stderr.trim()}`)
+      return r.stdout
+    },
     madeUsers: async (opts) =>
       (await query(`SELECT rolname FROM pg_roles WHERE rolname LIKE 'v-secretfs-%' ORDER BY 1`, opts))
         .split('\n')

@@ -5,6 +5,9 @@
 
 import pg from 'pg'
 import { SecretfsError, upstream } from '../../errors.js'
+import { reason, type Hidden } from '../../storage/pg-reason.js'
+
+export { reason, type Hidden }
 
 /** Milliseconds (tests shorten them). */
 export interface PgTimeouts {
@@ -41,27 +44,6 @@ function clientConfig(c: ConnectionDetails, timeouts: PgTimeouts): pg.ClientConf
     keepAlive: true,
     application_name: 'secretfs',
   }
-}
-
-/** Words to keep out of a message: the passwords and generated names the call involved. */
-export type Hidden = readonly string[]
-
-/** PostgreSQL's reason for `e`, with every hidden word replaced. */
-export function reason(e: unknown, hide: Hidden): string {
-  let text: string
-  if (e instanceof pg.DatabaseError) {
-    text = e.message
-    if (e.code) text += ` (SQLSTATE ${e.code})`
-  } else if (e instanceof Error) {
-    const code = (e as NodeJS.ErrnoException).code
-    if (code === 'ECONNREFUSED') text = 'connection refused: is the server running, at that host and port?'
-    else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') text = 'the host name does not resolve'
-    else if (code === 'ENOENT') text = 'no server socket at that path'
-    else if (/timeout/i.test(e.message)) text = `timed out (${e.message})`
-    else text = e.message
-  } else text = 'an unknown error'
-  for (const word of hide) if (word.length > 0) text = text.replaceAll(word, '<hidden>')
-  return text.length > 500 ? text.slice(0, 500) + '…' : text
 }
 
 /** An error to give the caller: what was being done, and PostgreSQL's reason. */

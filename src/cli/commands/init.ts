@@ -1,27 +1,40 @@
-// `secretfs init [--data DIR] [--passphrase-file FILE | --key-file FILE]`: creates a store in the
-// data directory, directly (no daemon). The directory must be ours alone (a missing one is created
-// 0700). An existing store is never overwritten.
+// `secretfs init [--data DIR] [--passphrase-file FILE | --key-file FILE]`: creates a store,
+// directly (no daemon): in the data directory, which must be ours alone (a missing one is created
+// 0700), or in the PostgreSQL database SECRETFS_STORAGE or --storage-file names. An existing store
+// is never overwritten.
 
 import { open, rm } from 'node:fs/promises'
+import type { Unlock } from '../../barrier/seal-config.js'
 import { defaultDataDir, storeFile } from '../../config/defaults.js'
 import { CliError, UsageError } from '../cli-error.js'
 import { print } from '../output.js'
+import { storeLocation } from '../storage-input.js'
 import { readUnlock, wipe } from '../unlock-input.js'
 
 export interface InitArgs {
   data?: string
   passphraseFile?: string
   keyFile?: string
+  storageFile?: string
 }
 
 export async function run(args: InitArgs): Promise<void> {
-  const dir = args.data ?? defaultDataDir()
-  if (!dir) throw new UsageError('there is no home directory to keep the store in', 'Name one with --data DIR.')
-  const file = storeFile(dir)
+  const store = await storeLocation(
+    args,
+    defaultDataDir(),
+    () => new UsageError('there is no home directory to keep the store in', 'Name one with --data DIR.'),
+  )
   // Loaded here, not at the top: the store's native modules are for this command only.
-  const { ensureDataDir, hasStore } = await import('../../daemon/open-core.js')
-  // Before anything is asked: another user's directory, or an existing store, ends here.
-  if (await hasStore(dir)) throw new CliError(`a store already exists at ${file}; it is never overwritten`)
+  const { hasStore } = await import('../../daemon/open-core.js')
+  const exists = () =>
+    new CliError(
+      store.kind === 'sqlite'
+        ? `a store already exists at ${storeFile(store.data)}; it is never overwritten`
+        : 'a store already exists in the PostgreSQL database; it is never overwritten',
+    )
+  // Before anything is asked: another user's directory, an unreachable database, or an existing
+  // store, ends here.
+  if (await hasStore(store)) throw exists()
   const unlock = await readUnlock(
     {
       ...(args.passphraseFile !== undefined && { passphraseFile: args.passphraseFile }),
@@ -30,28 +43,8 @@ export async function run(args: InitArgs): Promise<void> {
     { askTwice: true, createKeyFile: true },
   )
   try {
-    await ensureDataDir(dir)
-    const { Core } = await import('../../core/core.js')
-    const { SqliteStorage } = await import('../../storage/sqlite-storage.js')
-    // Claimed with O_EXCL, so that of two inits at once one fails, and a failure below removes
-    // only a file this command created. SQLite takes an empty file as a new database.
-    try {
-      await (await open(file, 'wx', 0o600)).close()
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST')
-        throw new CliError(`a store already exists at ${file}; it is never overwritten`)
-      throw new CliError(`cannot create ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
-    }
-    let core: InstanceType<typeof Core> | undefined
-    try {
-      core = new Core({ storage: new SqliteStorage(file) })
-      await core.initialize(unlock)
-      await core.close()
-    } catch (e) {
-      await core?.close().catch(() => {})
-      await removeStore(file)
-      throw e
-    }
+    if (store.kind === 'sqlite') await initSqlite(store.data, unlock)
+    else await initPostgres(store.url, unlock, exists)
   } finally {
     wipe(unlock)
   }
@@ -60,9 +53,56 @@ export async function run(args: InitArgs): Promise<void> {
       ? `--key-file ${args.keyFile}`
       : '--passphrase-file FILE (or type the passphrase when asked)'
   print(
-    `Success! Created a store in ${dir}.\n` +
-      `Start the daemon on it with: secretfs server --data ${dir} --mountpoint DIR ${how}\n`,
+    store.kind === 'sqlite'
+      ? `Success! Created a store in ${store.data}.\n` +
+          `Start the daemon on it with: secretfs server --data ${store.data} --mountpoint DIR ${how}\n`
+      : 'Success! Created a store in the PostgreSQL database.\n' +
+          `Start each daemon on it with: secretfs server --mountpoint DIR ${how}\n` +
+          '(with the same SECRETFS_STORAGE or --storage-file)\n',
   )
+}
+
+async function initSqlite(dir: string, unlock: Unlock): Promise<void> {
+  const file = storeFile(dir)
+  const { ensureDataDir } = await import('../../daemon/open-core.js')
+  await ensureDataDir(dir)
+  const { Core } = await import('../../core/core.js')
+  const { SqliteStorage } = await import('../../storage/sqlite-storage.js')
+  // Claimed with O_EXCL, so that of two inits at once one fails, and a failure below removes
+  // only a file this command created. SQLite takes an empty file as a new database.
+  try {
+    await (await open(file, 'wx', 0o600)).close()
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST')
+      throw new CliError(`a store already exists at ${file}; it is never overwritten`)
+    throw new CliError(`cannot create ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  let core: InstanceType<typeof Core> | undefined
+  try {
+    core = new Core({ storage: new SqliteStorage(file) })
+    await core.initialize(unlock)
+    await core.close()
+  } catch (e) {
+    await core?.close().catch(() => {})
+    await removeStore(file)
+    throw e
+  }
+}
+
+/** Initialises the database's store under its claim, so that of two inits (or servers) one does. */
+async function initPostgres(url: string, unlock: Unlock, exists: () => CliError): Promise<void> {
+  const { Core } = await import('../../core/core.js')
+  const { PostgresStorage } = await import('../../storage/postgres-storage.js')
+  const storage = new PostgresStorage({ url })
+  const core = new Core({ storage })
+  try {
+    await storage.exclusively(async () => {
+      if ((await storage.list('', 1)).length > 0) throw exists()
+      await core.initialize(unlock)
+    })
+  } finally {
+    await core.close()
+  }
 }
 
 async function removeStore(file: string): Promise<void> {

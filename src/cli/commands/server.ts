@@ -1,4 +1,5 @@
-// `secretfs server`: runs the daemon in the foreground over a dev (in-memory) or on-disk store,
+// `secretfs server`: runs the daemon in the foreground over a dev (in-memory) store, the SQLite
+// store in the data directory, or a PostgreSQL store (SECRETFS_STORAGE or --storage-file),
 // serving the filesystem (with --mountpoint) and the control API.
 
 import { defaultSocketPath, parseAddress, socketCandidates } from '../../api/socket-path.js'
@@ -11,6 +12,7 @@ import { hasStore, openCore } from '../../daemon/open-core.js'
 import { SecretfsError } from '../../errors.js'
 import { stderrLogger } from '../../log.js'
 import { CliError } from '../cli-error.js'
+import { storeLocation } from '../storage-input.js'
 import { readUnlock, wipe } from '../unlock-input.js'
 
 export interface ServerArgs {
@@ -21,6 +23,7 @@ export interface ServerArgs {
   address?: string
   passphraseFile?: string
   keyFile?: string
+  storageFile?: string
   fuse?: string
 }
 
@@ -67,17 +70,28 @@ export async function run(args: ServerArgs): Promise<void> {
 }
 
 function devCore(args: ServerArgs): Promise<Core> {
-  if (args.data !== undefined || args.sealed || args.passphraseFile !== undefined || args.keyFile !== undefined)
-    throw new DaemonError('--dev keeps everything in memory, unsealed; it takes no --data, --sealed or unseal flags')
+  if (
+    args.data !== undefined ||
+    args.storageFile !== undefined ||
+    args.sealed ||
+    args.passphraseFile !== undefined ||
+    args.keyFile !== undefined
+  )
+    throw new DaemonError(
+      '--dev keeps everything in memory, unsealed; it takes no --data, --storage-file, --sealed or unseal flags',
+    )
   return Core.dev({ log: stderrLogger })
 }
 
 async function storeCore(args: ServerArgs): Promise<Core> {
-  const data = args.data ?? defaultDataDir()
-  if (!data) throw new DaemonError('name a data directory with --data DIR, or try secretfs with --dev')
-  // Checked before anything is asked: a directory that is not ours ends here, and a new store
-  // has its passphrase asked twice.
-  const present = await hasStore(data)
+  const store = await storeLocation(
+    args,
+    defaultDataDir(),
+    () => new DaemonError('name a data directory with --data DIR, or try secretfs with --dev'),
+  )
+  // Checked before anything is asked: a directory that is not ours (or a database that cannot be
+  // reached) ends here, and a new store has its passphrase asked twice.
+  const present = await hasStore(store)
   let unlock: Unlock | undefined
   if (args.sealed) {
     if (args.passphraseFile !== undefined || args.keyFile !== undefined)
@@ -97,7 +111,7 @@ async function storeCore(args: ServerArgs): Promise<Core> {
     )
   }
   try {
-    return await openCore({ data, log: stderrLogger, ...(unlock && { unlock }) })
+    return await openCore({ store, log: stderrLogger, ...(unlock && { unlock }) })
   } finally {
     if (unlock) wipe(unlock)
   }

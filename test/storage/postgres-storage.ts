@@ -1,0 +1,214 @@
+// The PostgreSQL store on a real PostgreSQL 15: its schema made once by daemons starting together
+// and refused when newer, other daemons' changes reported (and what was missed, as `all`), and a
+// server that stops and starts again: clear errors while it is down, no acknowledged write lost.
+import t, { type Test } from 'tap'
+import { PostgresStorage, type PostgresTimings } from '../../src/storage/postgres-storage.js'
+import type { StorageChange } from '../../src/storage/storage.js'
+import { kind } from '../helpers/error-match.js'
+import { havePostgres, startPostgres, type Postgres } from '../helpers/postgres.js'
+
+if (!havePostgres(t)) process.exit(0)
+t.setTimeout(300_000)
+
+const fast: Partial<PostgresTimings> = {
+  connect: 2_000,
+  statement: 5_000,
+  poll: 200,
+  reconnectMin: 100,
+  reconnectMax: 500,
+}
+const v = (s: string) => Buffer.from(s)
+const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString())
+
+function store(t: Test, url: string, timings: Partial<PostgresTimings> = fast): PostgresStorage {
+  const s = new PostgresStorage({ url, timings })
+  t.teardown(() => s.close())
+  return s
+}
+
+/** Every change `s` reports, from now on. */
+function recorder(t: Test, s: PostgresStorage): StorageChange[] {
+  const seen: StorageChange[] = []
+  t.teardown(s.watch((c) => seen.push(c)))
+  return seen
+}
+
+async function until(what: string, ok: () => boolean, ms = 5_000): Promise<number> {
+  const started = Date.now()
+  while (!ok()) {
+    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return Date.now() - started
+}
+
+/** Waits until `s`'s watcher listens (a write from another store is heard). */
+async function listening(from: PostgresStorage, seen: StorageChange[]): Promise<void> {
+  const started = Date.now()
+  while (Date.now() - started < 10_000) {
+    await from.put('probe', v('x'))
+    const heard = await until('probe heard', () => seen.length > 0, 300).catch(() => undefined)
+    if (heard !== undefined) {
+      seen.length = 0
+      return
+    }
+  }
+  throw new Error('the watcher never listened')
+}
+
+const pg: Postgres = await startPostgres(t)
+
+t.test('two daemons starting at once on an empty database make the schema once', async (t) => {
+  const url = await pg.createDatabase()
+  const stores = Array.from({ length: 4 }, () => store(t, url))
+  await Promise.all(stores.map((s, i) => s.put(`k${i}`, v(`v${i}`))))
+  for (const [i, s] of stores.entries()) t.equal(text(await s.get(`k${(i + 1) % 4}`)), `v${(i + 1) % 4}`)
+  const db = url.slice(url.lastIndexOf('/') + 1)
+  t.equal(await pg.query('SELECT schema_version FROM secretfs_meta', { database: db }), '1')
+  t.equal(await pg.query('SELECT count(*) FROM secretfs_meta', { database: db }), '1', 'one meta row')
+  t.equal(
+    await pg.query(
+      `SELECT collation_name FROM information_schema.columns WHERE table_name = 'secretfs_entries' AND column_name = 'key'`,
+      { database: db },
+    ),
+    'C',
+    'keys sort bytewise',
+  )
+})
+
+t.test('a store of a newer schema version is refused, with a message that says so', async (t) => {
+  const url = await pg.createDatabase()
+  await store(t, url).put('k', v('v'))
+  await pg.query('UPDATE secretfs_meta SET schema_version = 99', { database: url.slice(url.lastIndexOf('/') + 1) })
+  const newer = store(t, url)
+  await t.rejects(
+    newer.get('k'),
+    kind('unsupported', /the PostgreSQL store has schema version 99, and this secretfs knows only version 1/),
+  )
+  await t.rejects(newer.put('k', v('w')), kind('unsupported'), 'nor written')
+})
+
+t.test("another store's writes are reported: keys and prefixes, never one's own", async (t) => {
+  const url = await pg.createDatabase()
+  const a = store(t, url)
+  const b = store(t, url)
+  const seenByA = recorder(t, a)
+  const seenByB = recorder(t, b)
+  await listening(a, seenByB)
+  seenByA.length = 0
+
+  await a.put('one', v('1'))
+  await a.batch([
+    { op: 'delete', key: 'two' },
+    { op: 'delete-prefix', prefix: 'dir/' },
+    { op: 'put', key: 'three', value: v('3') },
+  ])
+  await until('two changes heard', () => seenByB.length >= 2)
+  t.same(seenByB, [
+    { keys: ['one'], prefixes: [] },
+    { keys: ['two', 'three'], prefixes: ['dir/'] },
+  ])
+
+  // Too many keys for one notification: the change says only that anything may have changed.
+  const many = Array.from({ length: 400 }, (_, i) => ({
+    op: 'put' as const,
+    key: `many/${i}/`.padEnd(40, 'x'),
+    value: v('x'),
+  }))
+  await a.batch(many)
+  await until('the big batch heard', () => seenByB.length >= 3)
+  t.same(seenByB[2], { all: true })
+  await new Promise((r) => setTimeout(r, 1_000)) // several polls: nothing was missed
+  t.equal(seenByB.length, 3, 'notified changes are not reported again as missed')
+  t.same(seenByA, [], "a store's own writes are never reported to it")
+
+  await b.put('from-b', v('b'))
+  await until('A hears B', () => seenByA.length === 1)
+  t.same(seenByA, [{ keys: ['from-b'], prefixes: [] }])
+})
+
+t.test('a LISTEN connection killed by the server is opened again and reports all', async (t) => {
+  const url = await pg.createDatabase()
+  const db = url.slice(url.lastIndexOf('/') + 1)
+  const a = store(t, url)
+  const b = store(t, url)
+  const seen = recorder(t, b)
+  await listening(a, seen)
+  const killed = await pg.query(
+    `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+     WHERE datname = '${db}' AND (query LIKE 'LISTEN %' OR query LIKE 'SELECT changes FROM %')`,
+  )
+  t.equal(killed, '1', 'the one listening connection was terminated')
+  const took = await until('all after reconnecting', () => seen.some((c) => 'all' in c))
+  t.ok(took < 3_000, `reported within ${took} ms`)
+  seen.length = 0
+  await a.put('after', v('x'))
+  await until('a change heard again', () => seen.length > 0)
+  t.same(seen, [{ keys: ['after'], prefixes: [] }], 'and changes are heard as before')
+})
+
+t.test('a change whose notification was lost is noticed by the change counter', async (t) => {
+  const url = await pg.createDatabase()
+  const db = url.slice(url.lastIndexOf('/') + 1)
+  const a = store(t, url)
+  const b = store(t, url)
+  const seen = recorder(t, b)
+  await listening(a, seen)
+  // A write that bumps the counter but notifies no one (as if the notification were lost).
+  await pg.query(
+    `BEGIN; INSERT INTO secretfs_entries VALUES ('sneaky', '\\x00'); UPDATE secretfs_meta SET changes = changes + 1; COMMIT;`,
+    { database: db },
+  )
+  const took = await until('all from the counter', () => seen.some((c) => 'all' in c))
+  t.ok(took <= 2 * 200 + 500, `reported within two polls (${took} ms)`)
+  t.same(seen, [{ all: true }])
+})
+
+t.test('a stopped server fails calls clearly and at once; started again, all works as before', async (t) => {
+  const url = await pg.createDatabase()
+  const s = store(t, url)
+  const other = store(t, url)
+  const seen = recorder(t, other)
+  await listening(s, seen)
+
+  // Writes under way while the server stops: every one that resolved must be there afterwards.
+  const acked = new Set<number>()
+  let n = 0
+  let writing = true
+  const writer = (async () => {
+    while (writing) {
+      const i = n++
+      await s.put(`load/${i}`, v(`value ${i}`)).then(
+        () => acked.add(i),
+        () => {},
+      )
+    }
+  })()
+  await until('some writes done', () => acked.size > 20)
+  await pg.stop()
+  const before = acked.size
+
+  const started = Date.now()
+  const failure = await s.get('load/0').catch((e: unknown) => e)
+  t.ok(Date.now() - started < fast.connect! + 1_000, 'a read fails within the connect timeout')
+  t.match(failure, kind('unavailable', /^the PostgreSQL store is unreachable: /))
+  t.notMatch(String((failure as Error).message), pg.superPassword, 'the message holds no password')
+  await t.rejects(s.put('down', v('x')), kind('unavailable'), 'a write fails too')
+  await t.rejects(s.list(''), kind('unavailable'))
+
+  await pg.start()
+  writing = false
+  await writer
+  t.ok(acked.size >= before, 'writes went on failing or succeeding; none hung')
+  t.equal(text(await s.get('load/0')), 'value 0', 'a read works again, with nothing restarted')
+  await s.put('up', v('y'))
+  t.equal(text(await s.get('up')), 'y', 'and a write')
+  const ids = [...acked]
+  const values = await Promise.all(ids.map((i) => s.get(`load/${i}`)))
+  t.equal(
+    values.filter((x, j) => text(x) !== `value ${ids[j]}`).length,
+    0,
+    `every one of the ${acked.size} acknowledged writes is there`,
+  )
+  await until('the watcher reports all after the outage', () => seen.some((c) => 'all' in c), 10_000)
+})
