@@ -92,6 +92,8 @@ export interface SealStatusResponse {
   initialized: boolean
   sealed: boolean
   term?: number
+  /** On a store that daemons share: whether this one leads (revokes leases at expiry). */
+  leader?: boolean
 }
 
 /** Vault's lease lookup (sys/leases/lookup). */

@@ -1,7 +1,7 @@
 // The control API's routes, shaped like Vault's: each request (method, target, body) becomes one
 // core call and a JSON response. Transport-free: the server hands it requests already read.
 
-import type { Core } from '../core/core.js'
+import type { Core, SealStatus } from '../core/core.js'
 import type { Lease } from '../backends/backend.js'
 import { mountsJson } from '../backends/system-backend.js'
 import { encodeFields, isFields, presentValue } from '../core/secret-data.js'
@@ -135,7 +135,13 @@ export class ApiHandler {
         allow(m, 'GET', 'HEAD')
         const status = await this.#sealStatus()
         const code = !status.initialized ? 501 : status.sealed ? 503 : 200
-        const body = { ...status, standby: false, server_time_utc: Math.floor(Date.now() / 1000) }
+        // Every daemon sharing a store serves every request; `leader` says which revokes at expiry.
+        const body = {
+          ...status,
+          ha_enabled: status.leader !== undefined,
+          standby: false,
+          server_time_utc: Math.floor(Date.now() / 1000),
+        }
         return m === 'HEAD' ? { status: code } : json(body, code)
       }
     }
@@ -273,7 +279,7 @@ export class ApiHandler {
     return json(await this.#sealStatus())
   }
 
-  async #sealStatus(): Promise<{ initialized: boolean; sealed: boolean; term?: number }> {
+  async #sealStatus(): Promise<SealStatus> {
     await this.#core.initialized()
     return this.#core.sealStatus()
   }

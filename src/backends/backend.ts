@@ -125,6 +125,14 @@ export interface Backend {
    */
   start?(): void
   stop?(): void
+  /**
+   * Another daemon sharing the store wrote or deleted the mount's entry at `path` (a storage
+   * path): what the backend keeps in memory of it (a connection made from a configuration) is
+   * dropped.
+   */
+  changedElsewhere?(path: string): void
+  /** Another daemon sharing the store revoked `lease`, or it expired there: the backend lets go of it. */
+  leaseEnded?(lease: Lease): void
   /** The backend is dropped (seal, unmount): it zeroes any secret it keeps in memory. */
   close?(): void
 }

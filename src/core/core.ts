@@ -503,6 +503,7 @@ export class Core {
     if (top !== 'logical' || !uuid) return
     const route = this.#router.byUuid(uuid)
     if (!route) return
+    route.backend.changedElsewhere?.(rest.join('/'))
     this.#emit({ kind: 'changed', path: announced(route.entry.path + rest.join('/')) })
   }
 

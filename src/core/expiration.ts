@@ -356,6 +356,7 @@ export class Expiration {
     if (this.#held.get(held.lease.id) !== held) return
     this.#held.delete(held.lease.id)
     this.#timers.cancel(held.lease.id)
+    this.#owner(held.uuid)?.backend.leaseEnded?.(copy(held.lease))
     this.#ended(held.lease)
   }
 

@@ -14,7 +14,7 @@ t.test('status, seal, unseal, rotate', async (t) => {
   const status = await cli(['status'])
   t.equal(
     status.stdout,
-    `Key            Value\n---            -----\nInitialized    true\nSealed         false\nKey Term       1\nAddress        ${api.socketPath}\n`,
+    `Key            Value\n---            -----\nInitialized    true\nSealed         false\nKey Term       1\nHA Enabled     false\nAddress        ${api.socketPath}\n`,
   )
   t.equal((await cli(['seal'])).stdout, 'Success! secretfs is sealed.\n')
   t.same(JSON.parse((await cli(['status', '--format', 'json'])).stdout), {

@@ -82,6 +82,14 @@ export class AwsBackend extends PathBackend {
     this.#state.configChanged()
   }
 
+  leaseEnded(lease: Lease): void {
+    this.#current.dropped(lease)
+  }
+
+  changedElsewhere(path: string): void {
+    if (path.startsWith('config/')) this.#state.configChanged()
+  }
+
   async renew(lease: Lease, ttl: number): Promise<number> {
     if (lease.data.kind !== 'iam_user') throw unsupported('STS credentials cannot be renewed: read new ones')
     // As Vault: an IAM user's lease renews to config/lease's lease at most.

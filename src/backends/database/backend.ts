@@ -100,6 +100,11 @@ export class DatabaseBackend extends PathBackend {
     this.#rotations.stop()
   }
 
+  changedElsewhere(path: string): void {
+    // A configuration another daemon wrote (rotate-root): its pool here is made anew.
+    if (path.startsWith('config/')) this.#state.configChanged(path.slice('config/'.length))
+  }
+
   close(): void {
     this.#rotations.close()
     this.#state.close()

@@ -15,6 +15,9 @@ export function statusTable(status: SealStatusResponse, socketPath: string): str
     ['Sealed', status.sealed],
   ]
   if (status.term !== undefined) rows.push(['Key Term', status.term])
+  // Vault's HA rows: a store that daemons share has one leader, which revokes leases at expiry.
+  rows.push(['HA Enabled', status.leader !== undefined])
+  if (status.leader !== undefined) rows.push(['HA Mode', status.leader ? 'active (leader)' : 'standby'])
   rows.push(['Address', socketPath])
   return keyValueTable(rows)
 }
