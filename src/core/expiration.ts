@@ -217,6 +217,7 @@ export class Expiration {
     const raw = await this.#barrier.get(key)
     if (generation !== this.#generation) return
     const current = [...this.#held.values()].find((h) => h.key === key)
+    // Gone: revoked elsewhere, even if a revocation here (at expiry) is under way; it ends there.
     if (!raw) {
       if (current) this.#drop(current)
       return

@@ -357,7 +357,15 @@ export class PostgresStorage implements Storage {
   lead(changed: (leading: boolean) => void): Leadership {
     const leadership = new PostgresLeadership(this.#config, changed)
     this.#leaderships.add(leadership)
-    return leadership
+    return {
+      get leading() {
+        return leadership.leading
+      },
+      close: async () => {
+        this.#leaderships.delete(leadership)
+        await leadership.close()
+      },
+    }
   }
 
   /** Waits for the writes under way, then closes every connection. */

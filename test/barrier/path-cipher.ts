@@ -48,7 +48,8 @@ t.test('another key gives other names', async (t) => {
 t.test('an encoded key or directory decodes back to its logical path', async (t) => {
   const pc = new PathCipher(Buffer.alloc(32, 9))
   t.teardown(() => pc.dispose())
-  for (const key of ['core/mounts', 'logical/u/team/db', 'leases/u/id', 'a']) t.equal(pc.decodePath(pc.encodeKey(key)), key)
+  for (const key of ['core/mounts', 'logical/u/team/db', 'leases/u/id', 'a'])
+    t.equal(pc.decodePath(pc.encodeKey(key)), key)
   t.equal(pc.decodePath(pc.encodeDir('logical/u/')), 'logical/u/')
   t.equal(pc.decodePath(''), '')
   const [first, second] = pc.encodeKey('a/b').split('/')

@@ -123,6 +123,22 @@ t.test('exactly one daemon leads; a rotation on it leaves the others reading and
   for (const d of daemons) t.match((await cli(d, ['status'])).stdout, /Key Term +2/, 'every daemon has the new term')
 })
 
+t.test('PostgreSQL stopped under the daemons: a clear error on each, then they pick up again', async (t) => {
+  await pg.stop()
+  let started = false
+  t.teardown(() => (started ? undefined : pg.start()))
+  for (const d of daemons) {
+    const r = await cli(d, ['read', 'secret/rotation'])
+    t.match(r.stderr, /the PostgreSQL store is unreachable/)
+    t.match((await on(d, 'cat secret/never-read')).stderr, /Input\/output error/)
+  }
+  await pg.start()
+  started = true
+  t.ok(await soon(async () => (await on(a, 'echo back > secret/back')).code === 0, 15_000), 'a writes again')
+  t.ok(await soon(shows(b, 'secret/back', 'back\n'), 15_000), 'b sees it: its notices resumed')
+  t.ok(await soon(shows(c, 'secret/back', 'back\n'), 15_000))
+})
+
 t.test('the leader killed: another takes over and revokes the lease that expires meanwhile', async (t) => {
   const leader = (await leaderOf(daemons))[0]!
   const reader = daemons.find((d) => d !== leader)!
