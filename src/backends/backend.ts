@@ -34,6 +34,12 @@ export interface ReadResult {
   /** Refuses writes (as EntryInfo.readOnly). */
   readOnly?: boolean
   /**
+   * Changes only when this very path is written, deleted or renamed through the core (a stored
+   * secret): the filesystem may keep it in the kernel's page cache until then. Content that a
+   * backend changes by itself (a rotation's time, say) must not say so.
+   */
+  cacheable?: boolean
+  /**
    * What kind of credential the value's fields are, where their names alone do not say: a
    * PostgreSQL login's username and password. Programs get it as PGUSER and PGPASSWORD.
    */

@@ -111,7 +111,7 @@ export class GenericBackend implements Backend {
 
   async read(path: string): Promise<ReadResult> {
     const record = await this.#record(path)
-    if (record) return record
+    if (record) return { ...record, cacheable: true }
     if (await this.#isDir(path)) throw isDir()
     throw notFound()
   }

@@ -17,6 +17,8 @@ export interface OpenFileOptions {
   shared: boolean
   /** Refuses writers (generated content, read-only entries). */
   readOnly?: boolean
+  /** May be kept in the kernel's page cache (ReadResult.cacheable). */
+  cacheable?: boolean
   created: Date
   modified: Date
   /** Content not yet in the store (a new file): it is committed even if nothing is written. */
@@ -28,6 +30,7 @@ export class OpenFile {
   path: string
   readonly shared: boolean
   readonly readOnly: boolean
+  readonly cacheable: boolean
   readonly created: Date
   modified: Date
   /** Handles open on it, and how many of them may write. */
@@ -62,6 +65,7 @@ export class OpenFile {
     this.path = path
     this.shared = options.shared
     this.readOnly = options.readOnly ?? false
+    this.cacheable = options.cacheable ?? false
     this.created = options.created
     this.modified = options.modified
     this.#budget = budget

@@ -42,7 +42,6 @@ export class SecretFs {
   readonly #handles: HandleTable
   readonly #budget: MemoryBudget
   readonly #inFlight = new Set<Promise<unknown>>()
-  readonly #hot = new HotLoop()
   /** Counts seals: an open whose read began before one must not hand out what it read. */
   #seals = 0
   readonly #store: Store = async (path, value, source) => {
@@ -69,51 +68,57 @@ export class SecretFs {
   /** The handlers for fuse-native. Only what is listed here is implemented. */
   operations(): Operations {
     const done = (cb: (err: number) => void) => () => cb(0)
+    // fuse-native wakes the JS thread for each request; a loop kept polling spares that wake-up.
+    const hot = new HotLoop()
+    const serve: SecretFs['serve'] = (work, answer, fail) => {
+      hot.touch()
+      this.serve(work, answer, fail)
+    }
     return {
       getattr: (p, cb) =>
-        this.serve(
+        serve(
           () => this.getattr(p),
           (st) => cb(0, st),
           cb,
         ),
       readdir: (p, cb) =>
-        this.serve(
+        serve(
           () => this.readdir(p),
           (names) => cb(0, names),
           cb,
         ),
       open: (p, flags, cb) =>
-        this.serve(
+        serve(
           () => this.open(p, flags),
           (fd) => cb(0, fd),
           cb,
         ),
       create: (p, _mode, cb) =>
-        this.serve(
+        serve(
           () => this.create(p),
           (fd) => cb(0, fd),
           cb,
         ),
-      read: (_p, fd, buf, len, pos, cb) => this.serve(() => this.read(fd, buf, len, pos), cb, cb),
-      write: (_p, fd, buf, len, pos, cb) => this.serve(() => this.write(fd, buf, len, pos), cb, cb),
-      flush: (_p, fd, cb) => this.serve(() => this.flush(fd), done(cb), cb),
-      fsync: (_p, _datasync, fd, cb) => this.serve(() => this.commit(fd), done(cb), cb),
-      release: (_p, fd, cb) => this.serve(() => this.release(fd), done(cb), cb),
-      truncate: (p, size, cb) => this.serve(() => this.truncate(p, size), done(cb), cb),
-      ftruncate: (_p, fd, size, cb) => this.serve(() => this.ftruncate(fd, size), done(cb), cb),
-      unlink: (p, cb) => this.serve(() => this.unlink(p), done(cb), cb),
-      mkdir: (p, _mode, cb) => this.serve(() => this.mkdir(p), done(cb), cb),
-      rmdir: (p, cb) => this.serve(() => this.rmdir(p), done(cb), cb),
-      rename: (a, b, cb) => this.serve(() => this.rename(a, b), done(cb), cb),
+      read: (_p, fd, buf, len, pos, cb) => serve(() => this.read(fd, buf, len, pos), cb, cb),
+      write: (_p, fd, buf, len, pos, cb) => serve(() => this.write(fd, buf, len, pos), cb, cb),
+      flush: (_p, fd, cb) => serve(() => this.flush(fd), done(cb), cb),
+      fsync: (_p, _datasync, fd, cb) => serve(() => this.commit(fd), done(cb), cb),
+      release: (_p, fd, cb) => serve(() => this.release(fd), done(cb), cb),
+      truncate: (p, size, cb) => serve(() => this.truncate(p, size), done(cb), cb),
+      ftruncate: (_p, fd, size, cb) => serve(() => this.ftruncate(fd, size), done(cb), cb),
+      unlink: (p, cb) => serve(() => this.unlink(p), done(cb), cb),
+      mkdir: (p, _mode, cb) => serve(() => this.mkdir(p), done(cb), cb),
+      rmdir: (p, cb) => serve(() => this.rmdir(p), done(cb), cb),
+      rename: (a, b, cb) => serve(() => this.rename(a, b), done(cb), cb),
       // Documented no-ops, so that cp -p, mv between mounts, rsync and editors succeed: a
       // secret's mode and owner are fixed (0600, the daemon's user) and its times are its own.
-      chmod: (p, _mode, cb) => this.serve(() => this.getattr(p), done(cb), cb),
-      chown: (p, _uid, _gid, cb) => this.serve(() => this.getattr(p), done(cb), cb),
-      utimens: (p, _atime, _mtime, cb) => this.serve(() => this.getattr(p), done(cb), cb),
+      chmod: (p, _mode, cb) => serve(() => this.getattr(p), done(cb), cb),
+      chown: (p, _uid, _gid, cb) => serve(() => this.getattr(p), done(cb), cb),
+      utimens: (p, _atime, _mtime, cb) => serve(() => this.getattr(p), done(cb), cb),
       // Refused, rather than left to libfuse's ENOSYS, so that tools report "not permitted".
-      symlink: (_a, _b, cb) => this.serve(() => refuse('symbolic links are not supported'), cb, cb),
-      link: (_a, _b, cb) => this.serve(() => refuse('hard links are not supported'), cb, cb),
-      mknod: (_p, _mode, _dev, cb) => this.serve(() => refuse('only regular files are supported'), cb, cb),
+      symlink: (_a, _b, cb) => serve(() => refuse('symbolic links are not supported'), cb, cb),
+      link: (_a, _b, cb) => serve(() => refuse('hard links are not supported'), cb, cb),
+      mknod: (_p, _mode, _dev, cb) => serve(() => refuse('only regular files are supported'), cb, cb),
     }
   }
 
@@ -183,6 +188,7 @@ export class SecretFs {
         return new OpenFile(path, content, this.#budget, {
           shared: !result.generated,
           readOnly: result.readOnly === true || result.generated === true,
+          cacheable: result.cacheable === true && !result.generated,
           created: result.created,
           modified: result.modified,
         })
@@ -263,12 +269,14 @@ export class SecretFs {
 
   /**
    * Whether what the handle `fd` reads may come from the kernel's page cache of its file, kept
-   * from an earlier open: a stored secret that nobody is writing. Generated content (made afresh
-   * for each open) never may, nor a writer's handle.
+   * from an earlier open: a stored secret (ReadResult.cacheable) that nobody is writing. Generated
+   * content (made afresh for each open) never may, nor a writer's handle.
    */
   cacheable(fd: number): boolean {
     const { file, writable } = this.#handle(fd)
-    return file.shared && file.stored && !writable && file.writers === 0 && !file.dirty && !file.orphaned
+    return (
+      file.cacheable && file.shared && file.stored && !writable && file.writers === 0 && !file.dirty && !file.orphaned
+    )
   }
 
   /**
@@ -453,7 +461,6 @@ export class SecretFs {
    * Both bindings' adapters answer through it, so that drain() waits for every request.
    */
   serve<T>(work: () => T | Promise<T>, answer: (value: T) => void, fail: (errno: number) => void): void {
-    this.#hot.touch()
     let result: T | Promise<T>
     try {
       result = work()

@@ -6,6 +6,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
+import type { BackendFactory } from '../../src/backends/backend.js'
 import { Core, builtinBackends } from '../../src/core/core.js'
 import { startTestApi } from '../helpers/api-fixture.js'
 import { captureLog } from '../helpers/capture-log.js'
@@ -21,7 +22,20 @@ if (testBinding() !== 'lowlevel') {
 const unlock = { kind: 'key-file', key: Buffer.alloc(32, 5) } as const
 const log = captureLog()
 const { factory } = countingBackend()
-const core = new Core({ storage: new MemoryStorage(), log, backends: { ...builtinBackends, counting: factory } })
+/** A backend whose one file changes by itself, as a rotation's time does: it must never be cached. */
+let ticks = 0
+const ticking: BackendFactory = () => ({
+  stat: async (p) => (p === '' ? dir : p === 'tick' ? file() : undefined),
+  read: async () => ({ value: Buffer.from(`tick ${++ticks}`), ...file() }),
+  list: async () => ['tick'],
+})
+const dir = { kind: 'dir', size: 0, created: new Date(0), modified: new Date(0) } as const
+const file = () => ({ kind: 'file', size: 64, created: new Date(0), modified: new Date(0) }) as const
+const core = new Core({
+  storage: new MemoryStorage(),
+  log,
+  backends: { ...builtinBackends, counting: factory, ticking },
+})
 await core.initialize(unlock)
 await core.unseal(unlock)
 const api = await startTestApi(t, { core })
@@ -57,6 +71,12 @@ t.test('a secret read again comes from the page cache: its opens read nothing fr
     for (let i = 0; i < 5; i++) t.equal((await root('cat secret/cached')).stdout, 'the value')
   })
   t.equal(reads, 0, 'five more cats, no read of the store')
+})
+
+t.test('content a backend changes by itself is read afresh at each open', async (t) => {
+  t.equal((await root('mkdir ticking && cat ticking/tick')).stdout, 'tick 1')
+  t.equal((await root('cat ticking/tick')).stdout, 'tick 2')
+  t.equal((await root('cat ticking/tick')).stdout, 'tick 3')
 })
 
 t.test('written through the mount: the next read sees it, however the size changes', async (t) => {
