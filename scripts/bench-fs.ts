@@ -22,6 +22,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { durableWrites, reads } from './lib/fs-rounds.js'
 
 const SECRETS = 1_000
 const LISTED = 10_000
@@ -145,31 +146,6 @@ async function startTmpfs(work: string): Promise<Target> {
   return { name: 'tmpfs', dir: mnt, nameCache: 0, stop: async () => void execFileSync('umount', [mnt]) }
 }
 
-/** Secrets created, written, synced and closed per second. */
-function writes(dir: string): number {
-  fs.mkdirSync(dir)
-  const start = now()
-  for (let i = 0; i < SECRETS; i++) {
-    const fd = fs.openSync(path.join(dir, `s${i}`), 'w')
-    fs.writeSync(fd, VALUE)
-    fs.fsyncSync(fd)
-    fs.closeSync(fd)
-  }
-  return SECRETS / seconds(start)
-}
-
-/** Secrets opened, read and closed per second. */
-function reads(dir: string): number {
-  const buf = Buffer.alloc(4096)
-  const start = now()
-  for (let i = 0; i < SECRETS; i++) {
-    const fd = fs.openSync(path.join(dir, `s${i}`), 'r')
-    if (fs.readSync(fd, buf, 0, buf.length, 0) !== VALUE.length) throw new Error('short read')
-    fs.closeSync(fd)
-  }
-  return SECRETS / seconds(start)
-}
-
 async function fill(dir: string): Promise<void> {
   fs.mkdirSync(dir)
   for (let i = 0; i < LISTED; i += 100)
@@ -236,9 +212,9 @@ async function main(): Promise<void> {
       for (const t of targets) {
         const r = results.get(t.name)!
         const dir = path.join(t.dir, `round${round}`)
-        r.write.push(writes(dir))
-        r.read.push(reads(dir))
-        r.reread.push(reads(dir))
+        r.write.push(durableWrites(dir, SECRETS, VALUE))
+        r.read.push(reads(dir, SECRETS, VALUE.length))
+        r.reread.push(reads(dir, SECRETS, VALUE.length))
         // Cold: the names have left the kernel's cache since the last ls of this target (a round
         // usually takes longer than that; the wait is a safeguard). Then again at once, warm.
         await namesExpired(t)

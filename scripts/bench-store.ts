@@ -27,6 +27,7 @@ import { SqliteStorage } from '../src/storage/sqlite-storage.js'
 import type { Storage } from '../src/storage/storage.js'
 import { cliPath } from './lib/dev-daemon.js'
 import { havePostgres, startPostgresServer } from './lib/postgres-server.js'
+import { durableWrites, reads } from './lib/fs-rounds.js'
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name)
@@ -192,31 +193,6 @@ async function startDaemon(
   return { name, mountpoint, stop }
 }
 
-/** Secrets created, written, synced and closed per second. */
-function fsWrites(dir: string): number {
-  fs.mkdirSync(dir)
-  const start = now()
-  for (let i = 0; i < count; i++) {
-    const fd = fs.openSync(path.join(dir, `s${i}`), 'w')
-    fs.writeSync(fd, VALUE)
-    fs.fsyncSync(fd)
-    fs.closeSync(fd)
-  }
-  return count / seconds(start)
-}
-
-/** Secrets opened, read and closed per second. */
-function fsReads(dir: string): number {
-  const buf = Buffer.alloc(4096)
-  const start = now()
-  for (let i = 0; i < count; i++) {
-    const fd = fs.openSync(path.join(dir, `s${i}`), 'r')
-    if (fs.readSync(fd, buf, 0, buf.length, 0) !== VALUE.length) throw new Error('short read')
-    fs.closeSync(fd)
-  }
-  return count / seconds(start)
-}
-
 /** Reads `file` (undefined while it cannot be read). */
 function tryRead(file: string): string | undefined {
   try {
@@ -321,14 +297,14 @@ async function main(): Promise<void> {
   const fsFigures: Record<Store, FsFigures> = { sqlite: { write: [], read: [] }, pg: { write: [], read: [] } }
   const secrets = (s: Store, dir: string) => path.join(daemons[s].mountpoint, 'secret', dir)
   for (const s of STORES) {
-    fsWrites(secrets(s, 'warm'))
-    fsReads(secrets(s, 'warm'))
+    durableWrites(secrets(s, 'warm'), count, VALUE)
+    reads(secrets(s, 'warm'), count, VALUE.length)
   }
   for (let round = 0; round < rounds; round++)
     for (const s of order(round)) {
       const dir = secrets(s, `r${round}`)
-      fsFigures[s].write.push(fsWrites(dir))
-      fsFigures[s].read.push(fsReads(dir))
+      fsFigures[s].write.push(durableWrites(dir, count, VALUE))
+      fsFigures[s].read.push(reads(dir, count, VALUE.length))
     }
   await daemons.sqlite.stop()
 

@@ -142,7 +142,7 @@ export async function startPostgresServer(): Promise<PostgresServer> {
 }
 
 /** setpriv's arguments to run `cmd` as the postgres user (dying with `deathSignal`, if given). */
-function asPostgres(cmd: string[], deathSignal?: string): string[] {
+export function asPostgres(cmd: string[], deathSignal?: string): string[] {
   return [
     '--reuid',
     SUPERUSER,
@@ -156,7 +156,7 @@ function asPostgres(cmd: string[], deathSignal?: string): string[] {
 }
 
 /** The server's environment: none of ours, but a PATH and the C locale. */
-function serverEnv(): NodeJS.ProcessEnv {
+export function serverEnv(): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C' }
 }
 

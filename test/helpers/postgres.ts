@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { freePort, type Scope } from './moto.js'
+import { asPostgres, serverEnv } from '../../scripts/lib/postgres-server.js'
 
 export type { Scope }
 
@@ -272,25 +273,6 @@ class Server {
     await this.exited
     clearTimeout(killer)
   }
-}
-
-/** setpriv's arguments to run `cmd` as the postgres user (and die with `deathSignal`, if given). */
-function asPostgres(cmd: string[], deathSignal?: string): string[] {
-  return [
-    '--reuid',
-    SUPERUSER,
-    '--regid',
-    SUPERUSER,
-    '--init-groups',
-    ...(deathSignal ? ['--pdeathsig', deathSignal] : []),
-    '--',
-    ...cmd,
-  ]
-}
-
-/** The server's environment: none of the test's, but a PATH and the C locale. */
-function serverEnv(): NodeJS.ProcessEnv {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', LC_ALL: 'C', LANG: 'C' }
 }
 
 async function postgresIds(): Promise<{ uid: number; gid: number }> {
