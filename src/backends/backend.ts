@@ -14,6 +14,8 @@ export interface EntryInfo {
   generated?: boolean
   /** Refuses writes. */
   readOnly?: boolean
+  /** A stored secret: its name, attributes and content change only through the core (ReadResult.cacheable). */
+  cacheable?: boolean
 }
 
 /** What a read returns; a secret that must be revoked later carries a lease. */

@@ -101,7 +101,7 @@ export class GenericBackend implements Backend {
 
   async stat(path: string): Promise<EntryInfo | undefined> {
     const meta = await this.#meta(path)
-    if (meta) return { kind: 'file', size: meta.size, created: meta.created, modified: meta.modified }
+    if (meta) return { kind: 'file', size: meta.size, created: meta.created, modified: meta.modified, cacheable: true }
     if (path === '') return dirInfo(new Date(0))
     const marker = await this.#meta(markerOf(path))
     if (marker) return dirInfo(marker.modified)

@@ -18,6 +18,11 @@ import type { InodeTable } from './inode-table.js'
 
 /** Seconds the kernel keeps names and attributes. */
 export const CACHE_TIMEOUT = 1
+/**
+ * Seconds for a stored secret's (a backend's content that changes only through the core, so that
+ * every change is invalidated; after lost notices from other daemons, the fallback drops all).
+ */
+export const STABLE_CACHE_TIMEOUT = 10
 
 export class KernelCache {
   readonly #fuse: FuseLowLevel

@@ -23,7 +23,7 @@ import type { Logger } from '../log.js'
 import { staleName } from './errno.js'
 import { drainedMount, type FsMount } from './fuse-mount.js'
 import { InodeTable, ROOT_INO } from './inode-table.js'
-import { CACHE_TIMEOUT, KernelCache } from './kernel-cache.js'
+import { CACHE_TIMEOUT, KernelCache, STABLE_CACHE_TIMEOUT } from './kernel-cache.js'
 import type { SecretFs } from './secret-fs.js'
 
 const S_IFDIR = 0o040000
@@ -55,12 +55,11 @@ const attrOf = (ino: number, st: Stat): Attr => ({
   ctime: ms(st.ctime),
 })
 
-const entryOf = (ino: number, st: Stat): Entry => ({
-  ino,
-  attr: attrOf(ino, st),
-  attrTimeout: CACHE_TIMEOUT,
-  entryTimeout: CACHE_TIMEOUT,
-})
+/** A name's entry; a stored secret's is kept longer (its every change is invalidated). */
+const entryOf = (ino: number, st: Stat, stable = false): Entry => {
+  const timeout = stable ? STABLE_CACHE_TIMEOUT : CACHE_TIMEOUT
+  return { ino, attr: attrOf(ino, st), attrTimeout: timeout, entryTimeout: timeout }
+}
 
 interface LazyHandle {
   ino: number
@@ -114,8 +113,8 @@ export async function mountLowLevel(
 
   /** A name's entry: a lookup the kernel counts, so its inode is counted only once it has the answer's attributes. */
   const entry = async (path: string): Promise<Entry> => {
-    const st = await fs.getattr(path)
-    return entryOf(inodes.ino(path), st)
+    const { stat, stable } = await fs.lookup(path)
+    return entryOf(inodes.ino(path), stat, stable)
   }
 
   /** unlink or rmdir: the name is gone; its inode lives until the kernel forgets it. */
@@ -166,8 +165,12 @@ export async function mountLowLevel(
       serve(
         req,
         // fstat: what the handle holds, even once its name is gone.
-        () => (fh !== undefined && !isLazy(fh) ? fs.handleAttributes(fdOf(fh)) : fs.getattr(pathOf(ino))),
-        (st) => void fuse.replyAttr(req, attrOf(ino, st), CACHE_TIMEOUT),
+        () =>
+          fh !== undefined && !isLazy(fh)
+            ? { stat: fs.handleAttributes(fdOf(fh)), stable: false }
+            : fs.lookup(pathOf(ino)),
+        ({ stat, stable }) =>
+          void fuse.replyAttr(req, attrOf(ino, stat), stable ? STABLE_CACHE_TIMEOUT : CACHE_TIMEOUT),
       ),
     setattr: (req, ino, toSet, size, fh) =>
       serve(
@@ -316,10 +319,11 @@ export async function mountLowLevel(
                 return { name, off: next, ino: name === '.' ? ino : ROOT_INO, mode: S_IFDIR }
               const path = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`
               // A name gone since opendir is left out.
-              const st = await fs.getattr(path).catch(() => undefined)
-              if (!st) return undefined
+              const found = await fs.lookup(path).catch(() => undefined)
+              if (!found) return undefined
               const child = inodes.ino(path, false)
-              return { name, off: next, ino: child, mode: st.mode, entry: entryOf(child, st) }
+              const entry = entryOf(child, found.stat, found.stable)
+              return { name, off: next, ino: child, mode: found.stat.mode, entry }
             }),
           )
           return items.filter((d): d is Dirent => d !== undefined)

@@ -125,14 +125,22 @@ export class SecretFs {
   // ---- requests ----
 
   async getattr(fusePath: string): Promise<Stat> {
+    return (await this.lookup(fusePath)).stat
+  }
+
+  /**
+   * The attributes of `fusePath`, and whether they are a stored secret's, which change only
+   * through the core (every change is announced: the kernel may keep them longer).
+   */
+  async lookup(fusePath: string): Promise<{ stat: Stat; stable: boolean }> {
     const p = parseFsPath(fusePath)
-    if (p.logical === '') return this.#attrs.root()
+    if (p.logical === '') return { stat: this.#attrs.root(), stable: false }
     if (p.atTop && isProbeAtRoot(p.mount)) throw notFound()
     const open = p.atTop ? undefined : this.#handles.file(p.logical)
-    if (open) return this.#attrs.open(open.size, open.created, open.modified)
+    if (open) return { stat: this.#attrs.open(open.size, open.created, open.modified), stable: false }
     const info = await this.#core.stat(p.logical)
     if (!info) throw notFound()
-    return this.#attrs.of(info)
+    return { stat: this.#attrs.of(info), stable: info.cacheable === true && !info.generated }
   }
 
   async readdir(fusePath: string): Promise<string[]> {
