@@ -23,6 +23,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { durableWrites, reads } from './lib/fs-rounds.js'
+import { STABLE_CACHE_TIMEOUT } from '../src/fs/kernel-cache.js'
 
 const SECRETS = 1_000
 const LISTED = 10_000
@@ -31,10 +32,10 @@ const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 5
 /** How long a name stays in the kernel's cache: the floor's and gocryptfs's entry timeout, 1 s. */
 const NAME_CACHE_MS = 1_000
 /**
- * The same for secretfs: 1 s on its own binding, but 5 s on fuse-native, and 5 s on its own
- * binding before it kept the page cache. Waiting out the longest is cold on either.
+ * The same for secretfs: a stored secret's name is kept STABLE_CACHE_TIMEOUT on its own binding
+ * (every change to it is invalidated), 5 s on fuse-native. Waiting out the longer is cold on either.
  */
-const SECRETFS_NAME_CACHE_MS = 5_000
+const SECRETFS_NAME_CACHE_MS = Math.max(STABLE_CACHE_TIMEOUT * 1000, 5_000)
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const fromSource = import.meta.url.endsWith('.ts')
