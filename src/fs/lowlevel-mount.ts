@@ -2,7 +2,8 @@
 // fuse-lowlevel.c): the kernel's inode requests are turned into the path requests SecretFs
 // answers, through the inode table. Directory listings are READDIRPLUS, so `ls -l` needs no
 // lookup per name; a read-only handle is closed without waking JS for a FLUSH. The kernel keeps
-// names and attributes for a second and a stored secret's content in its page cache (keep_cache);
+// names and attributes for a second (a stored secret's for ten) and a stored secret's content in
+// its page cache (keep_cache);
 // kernel-cache.ts drops what each change makes stale. An open of a secret the kernel has cached,
 // unchanged, is answered without reading it (a lazy handle), and it is read only if the kernel
 // asks. Generated content is direct_io: each open makes it once, and nothing of it is cached.
