@@ -470,8 +470,9 @@ export class Core {
   async #leadershipChanged(leading: boolean): Promise<void> {
     if (this.barrier.sealed) return
     this.log.info(leading ? 'this daemon now leads: it revokes leases when they expire' : 'this daemon no longer leads')
-    if (leading) await this.#recover({ before: new Date(Date.now() - RECOVERY_MIN_AGE_MS) })
+    // Expiry first: what is due is revoked on time, however long the recovery below takes.
     await this.#leases.lead(leading)
+    if (leading) await this.#recover({ before: new Date(Date.now() - RECOVERY_MIN_AGE_MS) })
     for (const { backend } of this.#router.routes())
       if (leading) backend.start?.()
       else backend.stop?.()
