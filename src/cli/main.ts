@@ -7,6 +7,9 @@
 import type { Argv } from 'yargs'
 import { fastCommand } from './fast-path.js'
 
+/** A command line that names no valid request (a check failed): printed with the usage hint, exit 2. */
+class UsageError extends Error {}
+
 interface CommandModule {
   run(args: never): Promise<void>
 }
@@ -311,7 +314,7 @@ async function runYargs(): Promise<void> {
           .option('prefix', { type: 'boolean', default: false, describe: 'revoke: every lease under the prefix' })
           .option('force', { type: 'boolean', default: false, describe: 'revoke --prefix: without asking the backend' })
           .check((a) => {
-            if (a.action !== 'list' && !a.id) throw new Error(`lease ${a.action} needs a lease ID`)
+            if (a.action !== 'list' && !a.id) throw new UsageError(`lease ${a.action} needs a lease ID`)
             return true
           }),
       run(() => import('./commands/lease.js')),
@@ -324,8 +327,9 @@ async function runYargs(): Promise<void> {
     .alias('help', 'h')
     .version(await packageVersion())
     .fail((message, error) => {
-      if (error) throw error
-      process.stderr.write(`Error: ${message}\nSee: secretfs --help, or secretfs COMMAND --help\n`)
+      // What a .check() threw is a usage error; any other is the program's own.
+      if (error && !(error instanceof UsageError)) throw error
+      process.stderr.write(`Error: ${error?.message ?? message}\nSee: secretfs --help, or secretfs COMMAND --help\n`)
       process.exit(2)
     })
     .parseAsync()

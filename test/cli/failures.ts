@@ -44,10 +44,12 @@ t.test('failures that help, and their exit codes', async (t) => {
     ['mount'],
     ['remount', 'a'],
     ['read', 'x', '--nope'],
+    ['lease', 'renew'],
   ]) {
     const r = await cli(args)
     t.equal(r.code, 2, `usage: secretfs ${args.join(' ')}`)
-    t.match(r.stderr, /Error/)
+    t.match(r.stderr, /^Error: /)
+    t.notMatch(r.stderr, /\n +at /, 'no stack trace')
   }
   t.notMatch(
     (await cli(['write', 'secret/x', 'supersecretvalue'])).stderr,
