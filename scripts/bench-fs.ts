@@ -24,6 +24,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { durableWrites, reads } from './lib/fs-rounds.js'
 import { STABLE_CACHE_TIMEOUT } from '../src/fs/kernel-cache.js'
+import { printAffinity } from './lib/affinity.js'
 
 const SECRETS = 1_000
 const LISTED = 10_000
@@ -178,20 +179,9 @@ function median(xs: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
-/** The CPUs this process (and so every target it starts) may run on, and whether that is one. */
-function affinity(): { cpus: string; pinned: boolean } {
-  const cpus = /^Cpus_allowed_list:\s*(\S+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '?'
-  return { cpus, pinned: /^\d+$/.test(cpus) }
-}
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: tmpfs and the floor are mounted with mount(2)')
-  const { cpus, pinned } = affinity()
-  console.log(
-    pinned
-      ? `pinned: client and servers on CPU ${cpus}`
-      : `unpinned: CPUs ${cpus} (run again under taskset -c 0 for the pinned figures)`,
-  )
+  printAffinity()
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'secretfs-bench-'))
   const targets: Target[] = []
   try {

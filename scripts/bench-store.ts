@@ -28,6 +28,7 @@ import type { Storage } from '../src/storage/storage.js'
 import { cliPath } from './lib/dev-daemon.js'
 import { havePostgres, startPostgresServer } from './lib/postgres-server.js'
 import { durableWrites, reads } from './lib/fs-rounds.js'
+import { printAffinity } from './lib/affinity.js'
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name)
@@ -60,12 +61,6 @@ function median(xs: number[]): number {
 function percentile(xs: number[], p: number): number {
   const sorted = [...xs].sort((a, b) => a - b)
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
-
-/** The CPUs this process (and so every server it starts) may run on, and whether that is one. */
-function affinity(): { cpus: string; pinned: boolean } {
-  const cpus = /^Cpus_allowed_list:\s*(\S+)/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '?'
-  return { cpus, pinned: /^\d+$/.test(cpus) }
 }
 
 /** Undone last first, at the end, on failure, or on SIGINT/SIGTERM. */
@@ -238,12 +233,7 @@ async function propagation(a: Daemon, b: Daemon): Promise<{ delays: number[]; wr
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('run as root: the daemons mount FUSE, postgres runs as its user')
   if (!havePostgres()) throw new Error('PostgreSQL 15 is not installed (scripts/setup.sh installs it)')
-  const { cpus, pinned } = affinity()
-  console.log(
-    pinned
-      ? `pinned: client and servers on CPU ${cpus}`
-      : `unpinned: CPUs ${cpus} (run again under taskset -c 0 for the pinned figures)`,
-  )
+  printAffinity()
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'secretfs-bench-'))
   cleanups.unshift(() => {
     // Never through a mount still there: what it holds is the daemon's store, not files here.

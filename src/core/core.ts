@@ -27,7 +27,7 @@ import { MemoryStorage } from '../storage/memory-storage.js'
 import type { Leadership, Storage } from '../storage/storage.js'
 import type { BarrierChange } from '../barrier/barrier.js'
 import { announced, type ChangeListener, type CoreChange } from './core-change.js'
-import { Expiration, leasePrefix, type LeaseTtls } from './expiration.js'
+import { Expiration, LEASES, leasePrefix, type LeaseTtls } from './expiration.js'
 import {
   dataPrefix,
   decodeTable,
@@ -45,8 +45,6 @@ export const DEFAULT_MAX_VALUE_SIZE = 1 << 20
 
 /** Where each lease is a file (system-backend.ts). */
 const SYS_LEASES = 'sys/leases/'
-/** Where leases are stored (expiration.ts). */
-const LEASES_DIR = 'leases/'
 
 export const builtinBackends: Readonly<Record<string, BackendFactory>> = {
   generic: genericBackend,
@@ -104,6 +102,10 @@ export class Core {
   readonly #listeners = new Set<ChangeListener>()
   /** Following the changes other daemons sharing the store make; undefined when none can. */
   #stopFollowing: (() => void) | undefined
+  /** Whether other daemons share the store (while unsealed). */
+  get #shared(): boolean {
+    return this.#stopFollowing !== undefined
+  }
   #leadership: Leadership | undefined
   /** What listeners are still doing with the changes announced. */
   readonly #applying = new Set<Promise<unknown>>()
@@ -210,7 +212,7 @@ export class Core {
 
   async rotate(): Promise<number> {
     // Two daemons rotating at once would each make a different key of the same term.
-    if (this.#stopFollowing && !this.#leases.leading)
+    if (this.#shared && !this.#leases.leading)
       throw invalid(
         'on a store that daemons share, the keyring is rotated by the one that leads (secretfs status says which)',
       )
@@ -222,7 +224,7 @@ export class Core {
   sealStatus(): SealStatus {
     const status: SealStatus = { initialized: this.#initialized, sealed: this.barrier.sealed }
     if (!this.barrier.sealed) status.term = this.barrier.keyStatus().term
-    if (this.#stopFollowing) status.leader = this.#leases.leading
+    if (this.#shared) status.leader = this.#leases.leading
     return status
   }
 
@@ -488,12 +490,12 @@ export class Core {
       return
     }
     for (const dir of change.dirs) {
-      if (dir.startsWith(LEASES_DIR)) this.#leases.dropUnder(dir)
+      if (dir.startsWith(LEASES)) this.#leases.dropUnder(dir)
       else this.#changedElsewhere(dir)
     }
     for (const path of change.paths) {
       if (path === MOUNT_TABLE_PATH) await this.#reloadMounts()
-      else if (path.startsWith(LEASES_DIR)) await this.#leases.reloadKey(path)
+      else if (path.startsWith(LEASES)) await this.#leases.reloadKey(path)
       else this.#changedElsewhere(path)
     }
   }

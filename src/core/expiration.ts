@@ -26,7 +26,8 @@ export interface LeaseTtls {
 
 /** Where leases are stored: under their mount's uuid, so an unmount deletes them with its data. */
 export const leasePrefix = (entry: Pick<MountEntry, 'uuid'>): string => `${LEASES}${entry.uuid}/`
-const LEASES = 'leases/'
+/** Where leases are stored, a directory per mount. */
+export const LEASES = 'leases/'
 
 export interface LeaseOwner {
   entry: MountEntry

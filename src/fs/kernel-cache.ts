@@ -60,10 +60,7 @@ export class KernelCache {
     return this.#current.has(ino) && !this.stale(ino)
   }
 
-  /**
-   * Drops what `change` made stale. Resolves when the kernel has been told, or once what it
-   * cached has lapsed anyway (names and attributes: a new inode starts with an empty page cache).
-   */
+  /** Drops what `change` made stale; resolves when the kernel has been told. */
   follow(change: CoreChange, here: boolean): Promise<unknown> | undefined {
     const inodes = this.#inodes
     const told: Promise<void>[] = []
@@ -107,7 +104,7 @@ export class KernelCache {
         break
       }
     }
-    return Promise.race([Promise.all(told), lapsed()])
+    return told.length > 0 ? Promise.all(told) : undefined
   }
 
   /** Drops the name at `path`, if the kernel holds its directory (else it holds no name in it). */
@@ -135,7 +132,3 @@ export class KernelCache {
 
 /** The mount's path of a logical one ('secret/a' → '/secret/a'). */
 const fsPath = (logical: string) => '/' + logical
-
-function lapsed(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, CACHE_TIMEOUT * 1000).unref())
-}

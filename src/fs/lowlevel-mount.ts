@@ -85,7 +85,7 @@ export async function mountLowLevel(
   const dirs = new Map<number, { path: string; names: string[] }>()
   let nextDir = 1
   /**
-   * Lazy handles: the secret's path, SecretFs's handle once a read needed the content, and what
+   * Lazy handles: the inode opened, SecretFs's handle once a read needed the content, and what
    * closes the place it holds among the open handles. A seal ends them, as it does every handle.
    */
   const lazy = new Map<number, LazyHandle>()
@@ -95,6 +95,14 @@ export async function mountLowLevel(
   let cache: KernelCache | undefined
   let stopFollowing = () => {}
   let ended = false
+  /** Stops following the core and ends the session, once; false if it had ended already. */
+  const end = (): boolean => {
+    if (ended) return false
+    ended = true
+    stopFollowing()
+    if (session) fuse.unmount(session)
+    return true
+  }
 
   const ok = (req: Request) => () => void fuse.replyErr(req, 0)
   /** The path of `ino`; an inode the kernel should no longer hold is ENOENT. */
@@ -337,11 +345,7 @@ export async function mountLowLevel(
       ),
     releasedir: (_req, _ino, fh) => void dirs.delete(fdOf(fh)),
     unmounted: () => {
-      if (ended) return
-      ended = true
-      log.warn('the filesystem was unmounted from outside the daemon')
-      stopFollowing()
-      if (session) fuse.unmount(session)
+      if (end()) log.warn('the filesystem was unmounted from outside the daemon')
     },
   }
 
@@ -352,10 +356,5 @@ export async function mountLowLevel(
     if (change.kind === 'sealed') for (const l of lazy.values()) l.sealed = true
     return kernelCache.follow(change, here)
   })
-  return drainedMount(mountpoint, fs, () => {
-    if (ended) return
-    ended = true
-    stopFollowing()
-    fuse.unmount(session!)
-  })
+  return drainedMount(mountpoint, fs, () => void end())
 }

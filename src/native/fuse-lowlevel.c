@@ -938,8 +938,8 @@ static void invalidator_stop(struct session *s) {
 
 /**
  * invalidate(session, ino, name | undefined, callback(result)): an entry of a directory, or an
- * inode's attributes and data, dropped from the kernel's caches. After an unmount it does
- * nothing and never calls back; those still queued then are called back with -ENOTCONN.
+ * inode's attributes and data, dropped from the kernel's caches. After an unmount nothing of
+ * the mount is cached: it calls back at once, as for those still queued then, with -ENOTCONN.
  */
 static napi_value js_invalidate(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -947,8 +947,13 @@ static napi_value js_invalidate(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   struct session *s = session_of(env, argv[0]);
   if (!s) return NULL;
-  // Nothing of the mount is cached any more.
-  if (s->closed) return undefined(env);
+  if (s->closed) {
+    napi_value recv, arg, result;
+    napi_get_undefined(env, &recv);
+    napi_create_int32(env, -ENOTCONN, &arg);
+    napi_call_function(env, recv, argv[3], 1, &arg, &result);
+    return undefined(env);
+  }
   if (!s->inv && !invalidator_start(env, s)) {
     napi_throw_error(env, "EAGAIN", "the invalidation thread could not be started");
     return NULL;

@@ -105,7 +105,10 @@ export interface FuseLowLevel {
    * the kernel got with their lookups (0 for a plain READDIR, or an answer that failed).
    */
   replyDirents(req: Request, entries: Dirent[], size: number): number
-  /** Drops what the kernel caches of a name in `parent` (with `name`) or of an inode, off the JS thread. */
+  /**
+   * Drops what the kernel caches of a name in `parent` (with `name`) or of an inode, off the JS
+   * thread; `done` always comes (-ENOTCONN after an unmount).
+   */
   invalidate(session: Session, ino: number, name: string | undefined, done: (result: number) => void): void
   /** Who made the request. */
   context(req: Request): { uid: number; gid: number; pid: number } | undefined
