@@ -372,15 +372,22 @@ export class SecretFs {
     if (p.logical === '' || p.atTop) throw unsupported('the root holds only mounts; rmdir unmounts one')
     // The last close of a file unlinked while open: it was deleted from the store at the unlink.
     if (HIDDEN_NAME.test(parentOf(p.logical).name) && this.#handles.unhide(p.logical)) return
-    // A file created and never committed is only here (the low-level binding unlinks an open
-    // file directly): its handles keep their content, and nothing of it is ever stored.
-    const open = this.#handles.file(p.logical)
+    await this.#deleteSecret(p.logical)
+  }
+
+  /**
+   * Deletes the secret at `path` for an unlink. A file created and never committed is only here
+   * (the kernel may unlink it while open): its handles keep their content, and nothing of it is
+   * ever stored.
+   */
+  async #deleteSecret(path: string): Promise<void> {
+    const open = this.#handles.file(path)
     if (open && !open.stored) {
-      this.#handles.orphan(p.logical)
+      this.#handles.orphan(path)
       await open.settled()
       if (!open.stored) return
     }
-    await this.#core.delete(p.logical)
+    await this.#core.delete(path)
   }
 
   async mkdir(fusePath: string): Promise<void> {
@@ -413,7 +420,7 @@ export class SecretFs {
       // last close. Here the secret is deleted now, as on a local filesystem: its open handles
       // keep their content, nothing more is stored, and no hidden name ever reaches the store.
       const open = this.#handles.file(a.logical)
-      await this.#core.delete(a.logical)
+      await this.#deleteSecret(a.logical)
       this.#handles.hide(b.logical, open)
       return
     }

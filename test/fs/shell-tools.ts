@@ -4,6 +4,7 @@ import t from 'tap'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import { quiet, sh, startDaemon, tempDir, testBinding } from '../helpers/daemon.js'
+import { fdDriver } from '../helpers/fd-driver.js'
 
 const daemon = await startDaemon(t)
 t.match(daemon.stderr(), `filesystem mounted (${testBinding()})`, `on the ${testBinding()} binding`)
@@ -130,6 +131,15 @@ t.test('sed -i, truncate -s, dd with seek and skip', async (t) => {
     '0 1 2 3 X Y 6 7 8 9 \\0 \\0 A B',
     'a write past the end leaves zeros in the gap',
   )
+})
+
+t.test("a file created and removed while open leaves nothing (as vim's swap probe does)", async (t) => {
+  const run = await inDir('probe')
+  const d = fdDriver(t, path.join(secret, 'probe'))
+  const fd = await d.open('.probe.swpx', 'wx')
+  t.same(await run('rm .probe.swpx'), quiet, 'removed while open, before anything was stored')
+  t.same(await d.close(fd), { closed: true })
+  t.equal((await run('ls -A')).stdout, '', 'nothing left, nothing stored at the last close')
 })
 
 t.test('vim -es edits a secret', async (t) => {
