@@ -106,7 +106,11 @@ export interface Backend {
   read(path: string): Promise<ReadResult>
   /** Names in the directory `path`; directories end in '/'. */
   list(path: string): Promise<string[]>
-  write?(path: string, value: Uint8Array): Promise<void>
+  /**
+   * Stores `value` at `path`. Resolves to `{ cacheable: true }` when a read of the path now gives
+   * back exactly `value`, as a ReadResult that says `cacheable` (a stored secret).
+   */
+  write?(path: string, value: Uint8Array): Promise<void | { cacheable: true }>
   delete?(path: string): Promise<void>
   mkdir?(path: string): Promise<void>
   rmdir?(path: string): Promise<void>

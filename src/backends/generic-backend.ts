@@ -123,7 +123,7 @@ export class GenericBackend implements Backend {
     throw notFound()
   }
 
-  async write(path: string, value: Uint8Array): Promise<void> {
+  async write(path: string, value: Uint8Array): Promise<{ cacheable: true }> {
     if (path === '') throw isDir()
     if (value.length > this.#maxValueSize)
       throw tooLarge(`a secret is limited to ${this.#maxValueSize} bytes; this one has ${value.length}`)
@@ -132,6 +132,7 @@ export class GenericBackend implements Backend {
     if (!old && (await this.#isDir(path))) throw isDir()
     const now = new Date()
     await this.#put(path, { created: old?.created ?? now, modified: now, value })
+    return { cacheable: true }
   }
 
   async delete(path: string): Promise<void> {

@@ -3,8 +3,12 @@
 // and drop every decrypted byte at a seal. Paths are logical ('secret/a/b'; a mount is 'secret').
 
 export type CoreChange =
-  /** A secret's value was replaced. `source` is what the writer passed (the fs's own commits). */
-  | { kind: 'written'; path: string; source: unknown }
+  /**
+   * A secret's value was replaced. `source` is what the writer passed (the fs's own commits).
+   * `value` is the value written, when a read now gives back exactly it and may cache it
+   * (ReadResult.cacheable); it is the writer's buffer, valid only during the listener's call.
+   */
+  | { kind: 'written'; path: string; source: unknown; value?: Uint8Array }
   /** A secret or directory is gone, with everything beneath it (delete, rmdir, unmount). */
   | { kind: 'removed'; path: string }
   /** Everything at or beneath `from` now lives at `to` (rename, remount). */

@@ -343,8 +343,8 @@ export class Core {
   /** Stores `value` at `path`; `source` is announced with the change (see CoreChange). */
   async write(path: string, value: Uint8Array, source?: unknown): Promise<void> {
     const { route, rest } = this.#route(path)
-    await op(route.backend.write).call(route.backend, rest, value)
-    this.#emit({ kind: 'written', path: announced(path), source })
+    const result = await op(route.backend.write).call(route.backend, rest, value)
+    this.#emit({ kind: 'written', path: announced(path), source, value: result?.cacheable ? value : undefined })
   }
 
   async delete(path: string): Promise<void> {

@@ -5,7 +5,9 @@
 // or this mount itself. The addon runs the notifications on a thread of its own, since one can
 // wait on a kernel lock held by a request that only the JS thread answers.
 //
-// A secret written through this mount keeps its inode and loses its cached pages and attributes.
+// A secret written through this mount keeps its inode and loses its cached attributes; a stored
+// secret's new content is put in the page cache in place of the old, as a local filesystem keeps
+// what was written, so that the next open and read need not read it back from the store.
 // One replaced from elsewhere is what `mv new f` makes: the name gets a new inode, and programs
 // holding the old one keep what they read. A seal drops every name and every cached content.
 //
@@ -23,6 +25,9 @@ export const CACHE_TIMEOUT = 1
  * every change is invalidated; after lost notices from other daemons, the fallback drops all).
  */
 export const STABLE_CACHE_TIMEOUT = 10
+
+/** The largest content put in the page cache at a write (a copy is made for the kernel). */
+const MAX_STORED = 1 << 20
 
 export class KernelCache {
   readonly #fuse: FuseLowLevel
@@ -70,7 +75,7 @@ export class KernelCache {
         const ino = inodes.find(path)
         if (ino === undefined) return
         if (here) {
-          told.push(this.#inode(ino))
+          told.push(this.#inode(ino, change.value))
           break
         }
         // The old inode keeps its cached content, for the programs that have it open.
@@ -115,17 +120,34 @@ export class KernelCache {
     return new Promise((resolve) => this.#fuse.invalidate(this.#session, dir, path.slice(slash + 1), () => resolve()))
   }
 
-  /** Drops the attributes and cached content of `ino`. */
-  #inode(ino: number): Promise<void> {
+  /**
+   * Drops the attributes and cached content of `ino`; with `content` (a stored secret's new
+   * value, copied now), the page cache then holds it, and `ino` is current once that is done.
+   */
+  #inode(ino: number, content?: Uint8Array): Promise<void> {
     this.#current.delete(ino)
     this.#pending.set(ino, (this.#pending.get(ino) ?? 0) + 1)
+    const stored =
+      content && content.length > 0 && content.length <= MAX_STORED
+        ? Buffer.from(content.buffer, content.byteOffset, content.length)
+        : undefined
     return new Promise((resolve) =>
-      this.#fuse.invalidate(this.#session, ino, undefined, () => {
-        const left = this.#pending.get(ino)! - 1
-        if (left === 0) this.#pending.delete(ino)
-        else this.#pending.set(ino, left)
-        resolve()
-      }),
+      this.#fuse.invalidate(
+        this.#session,
+        ino,
+        undefined,
+        (result) => {
+          const left = this.#pending.get(ino)! - 1
+          if (left > 0) this.#pending.set(ino, left)
+          else {
+            this.#pending.delete(ino)
+            // The last change to it put its content in the cache.
+            if (stored && result === 0) this.#current.add(ino)
+          }
+          resolve()
+        },
+        stored,
+      ),
     )
   }
 }

@@ -799,6 +799,9 @@ struct inval {
   fuse_ino_t ino;
   /** An entry of the directory `ino`; NULL: the inode's attributes and data. */
   char *name;
+  /** The inode's new content, put in its page cache once the old is dropped (a plaintext copy, zeroed when done). */
+  unsigned char *data;
+  size_t size;
   int result;
   napi_ref callback;
 };
@@ -836,7 +839,14 @@ static void *invalidator_main(void *arg) {
     // The libfuse session is destroyed only after this thread has ended (see js_unmount).
     if (stopping) iv->result = -ENOTCONN;
     else if (iv->name) iv->result = fuse_lowlevel_notify_inval_entry(s->se, iv->ino, iv->name, strlen(iv->name));
-    else iv->result = fuse_lowlevel_notify_inval_inode(s->se, iv->ino, 0, 0);
+    else {
+      iv->result = fuse_lowlevel_notify_inval_inode(s->se, iv->ino, 0, 0);
+      if (iv->result == 0 && iv->data) {
+        struct fuse_bufvec buf = FUSE_BUFVEC_INIT(iv->size);
+        buf.buf[0].mem = iv->data;
+        iv->result = fuse_lowlevel_notify_store(s->se, iv->ino, 0, &buf, 0);
+      }
+    }
     pthread_mutex_lock(&inv->mu);
     iv->next = inv->done;
     inv->done = iv;
@@ -846,6 +856,15 @@ static void *invalidator_main(void *arg) {
   pthread_mutex_unlock(&inv->mu);
   uv_async_send(&inv->wake);
   return NULL;
+}
+
+static void inval_free(struct inval *iv) {
+  free(iv->name);
+  if (iv->data) {
+    explicit_bzero(iv->data, iv->size);
+    free(iv->data);
+  }
+  free(iv);
 }
 
 static void on_wake_closed(uv_handle_t *h) {
@@ -890,8 +909,7 @@ static void on_wake(uv_async_t *h) {
       napi_make_callback(env, s->async, resource, fn, 1, &arg, &result);
     }
     napi_delete_reference(env, iv->callback);
-    free(iv->name);
-    free(iv);
+    inval_free(iv);
   }
   napi_close_handle_scope(env, hs);
   if (exited && !inv->joined) {
@@ -937,14 +955,20 @@ static void invalidator_stop(struct session *s) {
 }
 
 /**
- * invalidate(session, ino, name | undefined, callback(result)): an entry of a directory, or an
- * inode's attributes and data, dropped from the kernel's caches. After an unmount nothing of
- * the mount is cached: it calls back at once, as for those still queued then, with -ENOTCONN.
+ * invalidate(session, ino, name | undefined, callback(result), content?): an entry of a
+ * directory, or an inode's attributes and data, dropped from the kernel's caches; with `content`
+ * (a Buffer, copied now), the inode's page cache then holds it as the file's content. After an
+ * unmount nothing of the mount is cached: it calls back at once, as for those still queued then,
+ * with -ENOTCONN.
  */
 static napi_value js_invalidate(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) {
+    napi_throw_type_error(env, NULL, "invalidate(session, ino, name, callback, content?)");
+    return NULL;
+  }
   struct session *s = session_of(env, argv[0]);
   if (!s) return NULL;
   if (s->closed) {
@@ -978,6 +1002,19 @@ static napi_value js_invalidate(napi_env env, napi_callback_info info) {
       return NULL;
     }
     napi_get_value_string_utf8(env, argv[2], iv->name, len + 1, &len);
+  } else if (argc > 4) {
+    void *data = NULL;
+    size_t size = 0;
+    if (napi_get_buffer_info(env, argv[4], &data, &size) == napi_ok && size > 0) {
+      iv->data = malloc(size);
+      if (!iv->data) {
+        free(iv);
+        napi_throw_error(env, "ENOMEM", "out of memory");
+        return NULL;
+      }
+      memcpy(iv->data, data, size);
+      iv->size = size;
+    }
   }
   napi_create_reference(env, argv[3], 1, &iv->callback);
   struct invalidator *inv = s->inv;

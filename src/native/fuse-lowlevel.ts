@@ -107,9 +107,16 @@ export interface FuseLowLevel {
   replyDirents(req: Request, entries: Dirent[], size: number): number
   /**
    * Drops what the kernel caches of a name in `parent` (with `name`) or of an inode, off the JS
-   * thread; `done` always comes (-ENOTCONN after an unmount).
+   * thread; `done` always comes (-ENOTCONN after an unmount). With `content` (for an inode; copied
+   * at the call, and the copy zeroed when done), the inode's page cache then holds it as the file's content.
    */
-  invalidate(session: Session, ino: number, name: string | undefined, done: (result: number) => void): void
+  invalidate(
+    session: Session,
+    ino: number,
+    name: string | undefined,
+    done: (result: number) => void,
+    content?: Buffer,
+  ): void
   /** Who made the request. */
   context(req: Request): { uid: number; gid: number; pid: number } | undefined
 }

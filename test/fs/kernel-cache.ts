@@ -29,12 +29,24 @@ const ticking: BackendFactory = () => ({
   read: async () => ({ value: Buffer.from(`tick ${++ticks}`), ...file() }),
   list: async () => ['tick'],
 })
+/**
+ * A backend that stores what is written and reads it back in capitals, as a stored secret
+ * (cacheable); its write does not say that a read gives back the value written.
+ */
+const shouted = new Map<string, string>()
+const shouting: BackendFactory = () => ({
+  stat: async (p) =>
+    p === '' ? dir : shouted.has(p) ? { ...file(), size: shouted.get(p)!.length, cacheable: true } : undefined,
+  read: async (p) => ({ value: Buffer.from(shouted.get(p)!.toUpperCase()), ...file(), cacheable: true }),
+  list: async () => [...shouted.keys()],
+  write: async (p, value) => void shouted.set(p, Buffer.from(value).toString()),
+})
 const dir = { kind: 'dir', size: 0, created: new Date(0), modified: new Date(0) } as const
 const file = () => ({ kind: 'file', size: 64, created: new Date(0), modified: new Date(0) }) as const
 const core = new Core({
   storage: new MemoryStorage(),
   log,
-  backends: { ...builtinBackends, counting: factory, ticking },
+  backends: { ...builtinBackends, counting: factory, ticking, shouting },
 })
 await core.initialize(unlock)
 await core.unseal(unlock)
@@ -86,6 +98,39 @@ t.test('written through the mount: the next read sees it, however the size chang
     t.equal(r.stdout, `${value.length}\n${value}`)
   }
   t.equal((await root(`sed -i s/last/final/ secret/w && cat secret/w`)).stdout, 'the final one')
+})
+
+t.test('written through the mount: its content is put in the page cache, and no open reads it back', async (t) => {
+  for (const value of ['fresh value', 'second']) {
+    t.equal((await root(`printf '${value}' > secret/fresh`)).code, 0)
+    // A close does not wait for the kernel to take the content; a read before that reads the store.
+    await core.changesApplied()
+    const reads = await coreReads(async () => {
+      t.equal((await root(`cat secret/fresh && cat secret/fresh`)).stdout, value + value)
+    })
+    t.equal(reads, 0, 'two cats after the write: no read of the store')
+  }
+  // Shorter than what the kernel held: the stale tail must not be served.
+  t.equal((await root(`printf 'x' > secret/fresh && cat secret/fresh && stat -c %s secret/fresh`)).stdout, 'x1\n')
+})
+
+t.test('a descriptor open across a write through the mount reads what was written', async (t) => {
+  t.equal((await root(`printf 'before' > secret/held && cat secret/held`)).stdout, 'before')
+  const held = await fs.open(path.join(mnt, 'secret/held'), 'r')
+  try {
+    t.equal((await held.read(Buffer.alloc(64), 0, 64, 0)).bytesRead, 6)
+    t.equal((await root(`printf 'after, and longer' > secret/held`)).code, 0)
+    const buf = Buffer.alloc(64)
+    const { bytesRead } = await held.read(buf, 0, 64, 0)
+    t.equal(buf.subarray(0, bytesRead).toString(), 'after, and longer', 'as on a local filesystem')
+  } finally {
+    await held.close()
+  }
+})
+
+t.test('written content is cached only when the backend reads it back as written', async (t) => {
+  t.equal((await root(`mkdir shouting && printf 'quiet' > shouting/s && cat shouting/s`)).stdout, 'QUIET')
+  t.equal((await root(`cat shouting/s`)).stdout, 'QUIET', 'and again, from the page cache')
 })
 
 t.test('replaced through the API: the next stat and cat see it; an open descriptor keeps the old', async (t) => {
