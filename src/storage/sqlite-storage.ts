@@ -10,6 +10,16 @@ import { internal, invalid, noSpace } from '../errors.js'
 import { notOwned } from '../os/private-path.js'
 import type { Storage, StorageOp } from './storage.js'
 
+/** Keys a scan reads at most at a time. */
+const PAGE = 256
+
+interface Scan {
+  /** Keys from a first key (inclusive) up to an end (exclusive). */
+  bounded: Database.Statement<[string, string], { key: string }>
+  /** Keys from a first key to the last. */
+  open: Database.Statement<[string], { key: string }>
+}
+
 interface Pending {
   ops: StorageOp[]
   resolve: () => void
@@ -73,11 +83,14 @@ export class SqliteStorage implements Storage {
   readonly #delete: Database.Statement<[string]>
   readonly #deleteRange: Database.Statement<[string, string]>
   readonly #deleteAll: Database.Statement<[]>
-  readonly #scan: Database.Statement<[string, string, number], { key: string }>
-  readonly #scanOpen: Database.Statement<[string, number], { key: string }>
+  /**
+   * Key scans by page size, the LIMIT written into each: SQLite plans a statement again at every
+   * run when its LIMIT is a bound parameter (it plans with the value), and that cost more than the scan.
+   */
+  readonly #scans = new Map<number, Scan>()
   readonly #maxSlice: Database.Statement<[number, number, string, string], Buffer | null>
   readonly #maxSliceOpen: Database.Statement<[number, number], Buffer | null>
-  readonly #page: Database.Statement<[string, number], { key: string; value: Buffer }>
+  readonly #page: Database.Statement<[string], { key: string; value: Buffer }>
   readonly #commit: (ops: StorageOp[]) => void
   #queue: Pending[] = []
   #flushScheduled = false
@@ -128,8 +141,6 @@ export class SqliteStorage implements Storage {
     this.#delete = this.#db.prepare('DELETE FROM entries WHERE key = ?')
     this.#deleteRange = this.#db.prepare('DELETE FROM entries WHERE key >= ? AND key < ?')
     this.#deleteAll = this.#db.prepare('DELETE FROM entries')
-    this.#scan = this.#db.prepare('SELECT key FROM entries WHERE key >= ? AND key < ? ORDER BY key LIMIT ?')
-    this.#scanOpen = this.#db.prepare('SELECT key FROM entries WHERE key >= ? ORDER BY key LIMIT ?')
     // BLOBs compare bytewise (memcmp), which is what the interface promises.
     this.#maxSlice = this.#db
       .prepare<[number, number, string, string], Buffer | null>(
@@ -139,7 +150,7 @@ export class SqliteStorage implements Storage {
     this.#maxSliceOpen = this.#db
       .prepare<[number, number], Buffer | null>('SELECT max(substr(value, ?, ?)) FROM entries')
       .pluck()
-    this.#page = this.#db.prepare('SELECT key, value FROM entries WHERE key > ? ORDER BY key LIMIT ?')
+    this.#page = this.#db.prepare(`SELECT key, value FROM entries WHERE key > ? ORDER BY key LIMIT ${PAGE}`)
     this.#commit = this.#db.transaction((ops: StorageOp[]) => {
       for (const op of ops) {
         if (op.op === 'put') this.#put.run(op.key, op.value)
@@ -193,12 +204,14 @@ export class SqliteStorage implements Storage {
   async list(prefix: string, limit = Infinity): Promise<string[]> {
     const end = prefixEnd(prefix)
     // A page is no longer than the caller needs (plus the prefix's own key): a stat asks for one.
-    const page = Math.min(256, limit + 1)
+    if (!(limit >= 0)) throw invalid('a listing limit is a count')
+    const page = Math.min(PAGE, Math.floor(limit) + 1)
+    const scan = this.#scan(page)
     const out: string[] = []
     let from = prefix
     // Files come in pages; on reaching a subdirectory, seek past everything beneath it.
     while (out.length < limit) {
-      const rows = end === undefined ? this.#scanOpen.all(from, page) : this.#scan.all(from, end, page)
+      const rows = end === undefined ? scan.open.all(from) : scan.bounded.all(from, end)
       let seek: string | undefined
       for (const { key } of rows) {
         if (key === prefix) continue
@@ -220,6 +233,18 @@ export class SqliteStorage implements Storage {
     return out.slice(0, limit)
   }
 
+  #scan(page: number): Scan {
+    let scan = this.#scans.get(page)
+    if (!scan) {
+      scan = {
+        bounded: this.#db.prepare(`SELECT key FROM entries WHERE key >= ? AND key < ? ORDER BY key LIMIT ${page}`),
+        open: this.#db.prepare(`SELECT key FROM entries WHERE key >= ? ORDER BY key LIMIT ${page}`),
+      }
+      this.#scans.set(page, scan)
+    }
+    return scan
+  }
+
   async maxValueSlice(prefix: string, offset: number, length: number): Promise<Uint8Array | undefined> {
     const end = prefixEnd(prefix)
     const max =
@@ -234,7 +259,7 @@ export class SqliteStorage implements Storage {
     const first = this.#get.get('')
     if (first) yield ['', first]
     for (let after = ''; ;) {
-      const rows = this.#page.all(after, 256)
+      const rows = this.#page.all(after)
       for (const { key, value } of rows) yield [key, value]
       if (rows.length < 256) return
       after = rows[rows.length - 1]!.key
