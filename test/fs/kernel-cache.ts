@@ -76,6 +76,23 @@ async function coreReads(work: () => Promise<unknown>): Promise<number> {
   return reads
 }
 
+/** What one descriptor open on `file` reads from its start before `change` runs, and after. */
+async function readAcross(file: string, change: () => Promise<unknown>): Promise<[string, string]> {
+  const held = await fs.open(path.join(mnt, file), 'r')
+  const read = async () => {
+    const buf = Buffer.alloc(64)
+    const { bytesRead } = await held.read(buf, 0, 64, 0)
+    return buf.subarray(0, bytesRead).toString()
+  }
+  try {
+    const before = await read()
+    await change()
+    return [before, await read()]
+  } finally {
+    await held.close()
+  }
+}
+
 t.test('a secret read again comes from the page cache: its opens read nothing from the store', async (t) => {
   await apiWrite('secret/cached', 'the value')
   t.equal((await root('cat secret/cached')).stdout, 'the value', 'the first read fills the cache')
@@ -116,16 +133,9 @@ t.test('written through the mount: its content is put in the page cache, and no 
 
 t.test('a descriptor open across a write through the mount reads what was written', async (t) => {
   t.equal((await root(`printf 'before' > secret/held && cat secret/held`)).stdout, 'before')
-  const held = await fs.open(path.join(mnt, 'secret/held'), 'r')
-  try {
-    t.equal((await held.read(Buffer.alloc(64), 0, 64, 0)).bytesRead, 6)
-    t.equal((await root(`printf 'after, and longer' > secret/held`)).code, 0)
-    const buf = Buffer.alloc(64)
-    const { bytesRead } = await held.read(buf, 0, 64, 0)
-    t.equal(buf.subarray(0, bytesRead).toString(), 'after, and longer', 'as on a local filesystem')
-  } finally {
-    await held.close()
-  }
+  const [before, after] = await readAcross('secret/held', () => root(`printf 'after, and longer' > secret/held`))
+  t.equal(before, 'before')
+  t.equal(after, 'after, and longer', 'as on a local filesystem')
 })
 
 t.test('written content is cached only when the backend reads it back as written', async (t) => {
@@ -136,17 +146,12 @@ t.test('written content is cached only when the backend reads it back as written
 t.test('replaced through the API: the next stat and cat see it; an open descriptor keeps the old', async (t) => {
   await apiWrite('secret/r', 'old value')
   t.equal((await root('cat secret/r')).stdout, 'old value')
-  const held = await fs.open(path.join(mnt, 'secret/r'), 'r')
-  try {
-    t.equal((await held.read(Buffer.alloc(64), 0, 64, 0)).bytesRead, 9)
+  const [before, after] = await readAcross('secret/r', async () => {
     await apiWrite('secret/r', 'new, longer value')
     t.equal((await root('stat -c %s secret/r && cat secret/r')).stdout, '17\nnew, longer value')
-    const buf = Buffer.alloc(64)
-    const { bytesRead } = await held.read(buf, 0, 64, 0)
-    t.equal(buf.subarray(0, bytesRead).toString(), 'old value', 'as after `mv new f`')
-  } finally {
-    await held.close()
-  }
+  })
+  t.equal(before, 'old value')
+  t.equal(after, 'old value', 'as after `mv new f`')
 })
 
 t.test('deleted, moved or unmounted through the API: gone at once from the cached names', async (t) => {
