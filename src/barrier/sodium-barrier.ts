@@ -24,6 +24,12 @@ const HEADER = 5
  * entry of its newest term: a keyring put back from before a rotation is then always caught.
  */
 const TERM_MARKER = 'core/keyring-term'
+/**
+ * After a change of another process's that could not be taken up, the whole store is, this much
+ * later; the wait doubles while it keeps failing, up to FOLLOW_RETRY_MAX_MS.
+ */
+export const FOLLOW_RETRY_MS = 1_000
+const FOLLOW_RETRY_MAX_MS = 30_000
 
 interface Unsealed {
   rootKey: SecureKey
@@ -205,16 +211,44 @@ export class SodiumBarrier implements Barrier {
 
   /**
    * Follows the changes other processes make to a shared store: a keyring one of them rotated is
-   * taken up here, and `listener` hears of every other change, as logical paths. Undefined for a
-   * store that no other process shares.
+   * taken up here, and `listener` hears of every other change, as logical paths. A change that
+   * cannot be taken up (the store unreachable a moment) goes to `failed`, and the whole store is
+   * taken up again a moment later (FOLLOW_RETRY_MS), until that succeeds. Undefined for a store
+   * that no other process shares.
    */
-  watch(listener: (change: BarrierChange) => void | Promise<void>): (() => void) | undefined {
+  watch(
+    listener: (change: BarrierChange) => void | Promise<void>,
+    failed: (error: unknown) => void = () => {},
+  ): (() => void) | undefined {
     if (!this.#storage.watch) return undefined
     // One change at a time, in order: a keyring is taken up before what was written under it.
     let following = Promise.resolve()
-    return this.#storage.watch((change) => {
-      following = following.then(() => this.#follow(change, listener)).catch(() => {})
-    })
+    let stopped = false
+    let retry: NodeJS.Timeout | undefined
+    let delay = FOLLOW_RETRY_MS
+    const follow = (change: StorageChange) => {
+      following = following
+        .then(async () => {
+          if (stopped) return
+          await this.#follow(change, listener)
+          delay = FOLLOW_RETRY_MS
+        })
+        .catch((e: unknown) => {
+          failed(e)
+          if (stopped || retry) return
+          retry = setTimeout(() => {
+            retry = undefined
+            follow({ all: true })
+          }, delay)
+          delay = Math.min(2 * delay, FOLLOW_RETRY_MAX_MS)
+        })
+    }
+    const stop = this.#storage.watch(follow)
+    return () => {
+      stopped = true
+      clearTimeout(retry)
+      stop()
+    }
   }
 
   async #follow(change: StorageChange, listener: (change: BarrierChange) => void | Promise<void>): Promise<void> {

@@ -455,7 +455,10 @@ export class Core {
    * backends' timed work. Returns whether the store is shared.
    */
   #share(): boolean {
-    const stop = this.barrier.watch((change) => this.#follow(change))
+    const stop = this.barrier.watch(
+      (change) => this.#follow(change),
+      (e) => this.log.warn('a change another daemon made could not be taken up; the whole store is read again', e),
+    )
     if (!stop) return false
     this.#stopFollowing = stop
     void this.#leases.lead(false)

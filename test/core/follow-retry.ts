@@ -1,0 +1,71 @@
+// A daemon on a shared store that cannot take up another's change (the store unreachable that
+// moment) says so and reads the whole store again a moment later, until it can: nothing another
+// daemon did is lost. Two cores share one in-memory store here; the store tells the first of the
+// second's changes as a shared store would, and fails its reads while told to.
+import t from 'tap'
+import { Core } from '../../src/core/core.js'
+import { unavailable } from '../../src/errors.js'
+import { MemoryStorage } from '../../src/storage/memory-storage.js'
+import type { StorageChange } from '../../src/storage/storage.js'
+import { captureLog } from '../helpers/capture-log.js'
+
+class SharedMemoryStorage extends MemoryStorage {
+  readonly #listeners = new Set<(change: StorageChange) => void>()
+  /** Reads that fail next, as when the server is unreachable. */
+  failingReads = 0
+
+  override async get(key: string): Promise<Uint8Array | undefined> {
+    if (this.failingReads > 0) {
+      this.failingReads--
+      throw unavailable('the store cannot be reached')
+    }
+    return super.get(key)
+  }
+
+  watch(listener: (change: StorageChange) => void): () => void {
+    this.#listeners.add(listener)
+    return () => this.#listeners.delete(listener)
+  }
+
+  /** Tells every core of a change made by another. */
+  tell(change: StorageChange): void {
+    for (const listener of this.#listeners) listener(change)
+  }
+}
+
+const unlock = { kind: 'key-file', key: Buffer.alloc(32, 9) } as const
+
+t.test('a change that cannot be taken up is taken up with the whole store, a moment later', async (t) => {
+  const storage = new SharedMemoryStorage()
+  const log = captureLog()
+  const a = new Core({ storage, log })
+  await a.initialize(unlock)
+  await a.unseal(unlock)
+  const b = new Core({ storage, log: captureLog() })
+  await b.unseal(unlock)
+  t.teardown(() => {
+    a.seal()
+    b.seal()
+  })
+
+  await b.mount('team', 'generic')
+  await b.write('team/db', Buffer.from('hunter2'))
+  storage.failingReads = 2
+  // As after a lost notice: everything may have changed.
+  storage.tell({ all: true })
+  const mounts = () =>
+    a
+      .mounts()
+      .map((m) => m.path)
+      .sort()
+  t.same(mounts(), ['secret/', 'sys/'], 'not taken up while the store fails')
+
+  const deadline = Date.now() + 10_000
+  while (!mounts().includes('team/') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  t.same(mounts(), ['secret/', 'sys/', 'team/'], 'taken up once the store answers')
+  t.equal(Buffer.from((await a.read('team/db')).value).toString(), 'hunter2')
+  const warnings = log.lines.filter((l) => l.startsWith('[warn]'))
+  t.ok(warnings.length >= 1, 'each failure is logged')
+  t.match(warnings[0], /could not be taken up; the whole store is read again: unavailable/)
+  t.notMatch(log.lines.join('\n'), /team|hunter2/, 'naming no mount, path or value')
+})
