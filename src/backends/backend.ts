@@ -139,8 +139,8 @@ export interface Backend {
   stop?(): void
   /**
    * Another daemon sharing the store wrote or deleted the mount's entry at `path` (a storage
-   * path): what the backend keeps in memory of it (a connection made from a configuration) is
-   * dropped.
+   * path), or, for '', may have changed any of them (its notices were lost): what the backend
+   * keeps in memory of it (a connection made from a configuration) is dropped.
    */
   changedElsewhere?(path: string): void
   /** Another daemon sharing the store revoked `lease`, or it expired there: the backend lets go of it. */

@@ -488,6 +488,7 @@ export class Core {
     if (this.barrier.sealed) return
     if ('all' in change) {
       await this.#reloadMounts()
+      for (const { backend } of this.#router.routes()) backend.changedElsewhere?.('')
       await this.#leases.reload()
       this.#emit({ kind: 'reloaded' })
       return

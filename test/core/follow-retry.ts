@@ -1,9 +1,11 @@
 // A daemon on a shared store that cannot take up another's change (the store unreachable that
 // moment) says so and reads the whole store again a moment later, until it can: nothing another
-// daemon did is lost. Two cores share one in-memory store here; the store tells the first of the
+// daemon did is lost, and every backend drops what it keeps in memory of its entries. Two cores share one in-memory store here; the store tells the first of the
 // second's changes as a shared store would, and fails its reads while told to.
 import t from 'tap'
-import { Core } from '../../src/core/core.js'
+import type { BackendFactory } from '../../src/backends/backend.js'
+import { Core, builtinBackends } from '../../src/core/core.js'
+import { GenericBackend } from '../../src/backends/generic-backend.js'
 import { unavailable } from '../../src/errors.js'
 import { MemoryStorage } from '../../src/storage/memory-storage.js'
 import type { StorageChange } from '../../src/storage/storage.js'
@@ -34,14 +36,20 @@ class SharedMemoryStorage extends MemoryStorage {
 }
 
 const unlock = { kind: 'key-file', key: Buffer.alloc(32, 9) } as const
+/** What each recording mount heard of other daemons' changes to its entries. */
+const heard: string[] = []
+const recording: BackendFactory = (ctx) =>
+  Object.assign(new GenericBackend(ctx), { changedElsewhere: (path: string) => void heard.push(path) })
+const backends = { ...builtinBackends, recording }
 
 t.test('a change that cannot be taken up is taken up with the whole store, a moment later', async (t) => {
   const storage = new SharedMemoryStorage()
   const log = captureLog()
-  const a = new Core({ storage, log })
+  const a = new Core({ storage, log, backends })
   await a.initialize(unlock)
   await a.unseal(unlock)
-  const b = new Core({ storage, log: captureLog() })
+  await a.mount('kept', 'recording')
+  const b = new Core({ storage, log: captureLog(), backends })
   await b.unseal(unlock)
   t.teardown(() => {
     a.seal()
@@ -58,11 +66,13 @@ t.test('a change that cannot be taken up is taken up with the whole store, a mom
       .mounts()
       .map((m) => m.path)
       .sort()
-  t.same(mounts(), ['secret/', 'sys/'], 'not taken up while the store fails')
+  t.same(mounts(), ['kept/', 'secret/', 'sys/'], 'not taken up while the store fails')
+  t.same(heard, [])
 
   const deadline = Date.now() + 10_000
   while (!mounts().includes('team/') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
-  t.same(mounts(), ['secret/', 'sys/', 'team/'], 'taken up once the store answers')
+  t.same(mounts(), ['kept/', 'secret/', 'sys/', 'team/'], 'taken up once the store answers')
+  t.ok(heard.includes(''), 'the backends hear that any of their entries may have changed')
   t.equal(Buffer.from((await a.read('team/db')).value).toString(), 'hunter2')
   const warnings = log.lines.filter((l) => l.startsWith('[warn]'))
   t.ok(warnings.length >= 1, 'each failure is logged')

@@ -87,7 +87,7 @@ export class AwsBackend extends PathBackend {
   }
 
   changedElsewhere(path: string): void {
-    if (path.startsWith('config/')) this.#state.configChanged()
+    if (path === '' || path.startsWith('config/')) this.#state.configChanged()
   }
 
   async renew(lease: Lease, ttl: number): Promise<number> {

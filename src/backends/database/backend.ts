@@ -102,12 +102,13 @@ export class DatabaseBackend extends PathBackend {
 
   changedElsewhere(path: string): void {
     // A configuration another daemon wrote (rotate-root): its pool here is made anew.
-    if (path.startsWith('config/')) this.#state.configChanged(path.slice('config/'.length))
+    if (path === '') this.#state.dropPools()
+    else if (path.startsWith('config/')) this.#state.configChanged(path.slice('config/'.length))
   }
 
   close(): void {
     this.#rotations.close()
-    this.#state.close()
+    this.#state.dropPools()
   }
 }
 

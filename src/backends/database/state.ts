@@ -50,7 +50,8 @@ export class DatabaseState {
     return run
   }
 
-  close(): void {
+  /** Ends every pool: each is made anew from its configuration at its next use. */
+  dropPools(): void {
     for (const name of [...this.#pools.keys()]) this.configChanged(name)
   }
 }
