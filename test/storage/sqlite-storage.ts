@@ -5,7 +5,7 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { SqliteStorage } from '../../src/storage/sqlite-storage.js'
+import { IDLE_CHECKPOINT_MS, SqliteStorage } from '../../src/storage/sqlite-storage.js'
 import { tempDir } from '../helpers/daemon.js'
 
 t.test('a symlinked store, WAL or shared-memory file is refused and its target left alone', async (t) => {
@@ -46,4 +46,24 @@ t.test('an existing store file left readable by others is made 0600', async (t) 
   t.teardown(() => again.close())
   t.equal((await fs.stat(file)).mode & 0o777, 0o600)
   t.same(await again.get('k'), Buffer.from('v'))
+})
+
+t.test('once writes stop, the WAL is emptied: a deleted value is in neither file', async (t) => {
+  const dir = await tempDir(t)
+  const file = path.join(dir, 'secretfs.db')
+  const s = new SqliteStorage(file)
+  t.teardown(() => s.close())
+  const value = Buffer.from('a value no file may keep once it is deleted')
+  await s.put('kept', Buffer.from('kept'))
+  await s.put('gone', value)
+  await s.delete('gone')
+  const raw = async () => Buffer.concat([await fs.readFile(file), await fs.readFile(`${file}-wal`)])
+  t.ok((await raw()).includes(value), 'while writes go on, the WAL holds older copies')
+  t.ok((await fs.stat(`${file}-wal`)).size > 0)
+  await new Promise((r) => setTimeout(r, IDLE_CHECKPOINT_MS + 500))
+  t.equal((await fs.stat(`${file}-wal`)).size, 0, 'a moment after the last write, the WAL is empty')
+  t.notOk((await raw()).includes(value), 'and the deleted value is nowhere in the files')
+  t.same(Buffer.from((await s.get('kept'))!).toString(), 'kept', 'what is stored reads on')
+  await s.put('after', Buffer.from('after'))
+  t.ok((await fs.stat(`${file}-wal`)).size > 0, 'and the next write goes to the WAL again')
 })
