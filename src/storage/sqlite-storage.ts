@@ -1,8 +1,7 @@
 // The embedded default store: one SQLite file, WAL journal, synchronous=FULL so that an
 // acknowledged write survives kill -9 and power loss. Writes issued while a commit is pending
 // are grouped into the next transaction (group commit); each caller is answered only after the
-// transaction holding its write is on disk. The WAL is copied into the database file rarely
-// during a burst of writes, and emptied once they stop.
+// transaction holding its write is on disk. The WAL is emptied once writes stop.
 
 import fs from 'node:fs'
 import path from 'node:path'
@@ -13,12 +12,6 @@ import type { Storage, StorageOp } from './storage.js'
 
 /** Keys a scan reads at most at a time. */
 const PAGE = 256
-/**
- * Pages the WAL holds before a commit copies them into the database file (SQLite's default is
- * 1,000): a copy costs about the same however many commits it covers, so fewer, larger copies
- * spare each durable write most of it (a small secret's commit writes about four pages).
- */
-const CHECKPOINT_PAGES = 8192
 /** Once no commit came for this long, the WAL is copied into the database file and emptied. */
 export const IDLE_CHECKPOINT_MS = 1_000
 
@@ -132,7 +125,6 @@ export class SqliteStorage implements Storage {
       // emptying it at every reuse as well cost a fifth of the durable write rate, measured.)
       this.#db.pragma('secure_delete = ON')
       this.#db.pragma('locking_mode = EXCLUSIVE')
-      this.#db.pragma(`wal_autocheckpoint = ${CHECKPOINT_PAGES}`)
       this.#db.exec('CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID')
       // Take the exclusive lock now, so that a second daemon on the same file fails at start.
       this.#db.exec('BEGIN EXCLUSIVE; COMMIT')
