@@ -44,12 +44,21 @@ function decode(raw: Uint8Array): Record {
   }
 }
 
+/** Entries whose times and size are kept in memory at most (the oldest kept is dropped first). */
+const METAS_KEPT = 16_384
+
 const dirPrefix = (path: string): string => (path === '' ? '' : path + '/')
 const markerOf = (path: string): string => dirPrefix(path) + MARKER
 
 export class GenericBackend implements Backend {
   readonly #storage: StorageView
   readonly #maxValueSize: number
+  /**
+   * The times and size of entries read or written here, so that a stat (each lookup the kernel
+   * makes) reads and decrypts nothing. Every write, delete and rename here keeps it true; a change
+   * another daemon made drops it (changedElsewhere). Names and sizes only, never a value.
+   */
+  readonly #metas = new Map<string, Meta>()
 
   constructor(ctx: BackendContext) {
     this.#storage = ctx.storage
@@ -65,10 +74,20 @@ export class GenericBackend implements Backend {
 
   /** The record's times and size; its decrypted value never outlives this call. */
   async #meta(path: string): Promise<Meta | undefined> {
+    const kept = this.#metas.get(path)
+    if (kept) return kept
     const record = await this.#record(path)
     if (!record) return undefined
     record.value.fill(0)
-    return { created: record.created, modified: record.modified, size: record.value.length }
+    const meta = { created: record.created, modified: record.modified, size: record.value.length }
+    this.#keep(path, meta)
+    return meta
+  }
+
+  #keep(path: string, meta: Meta): void {
+    this.#metas.delete(path)
+    if (this.#metas.size >= METAS_KEPT) this.#metas.delete(this.#metas.keys().next().value!)
+    this.#metas.set(path, meta)
   }
 
   /** Stores `record`, then zeroes the plaintext copy made to store it. */
@@ -79,6 +98,7 @@ export class GenericBackend implements Backend {
     } finally {
       encoded.fill(0)
     }
+    this.#keep(path, { created: record.created, modified: record.modified, size: record.value.length })
   }
 
   /** Whether `path` is a directory: it has a marker or anything beneath it. */
@@ -136,7 +156,11 @@ export class GenericBackend implements Backend {
   }
 
   async delete(path: string): Promise<void> {
-    if (await this.#meta(path)) return this.#storage.delete(path)
+    if (await this.#meta(path)) {
+      await this.#storage.delete(path)
+      this.#metas.delete(path)
+      return
+    }
     if (await this.#isDir(path)) throw isDir()
     throw notFound()
   }
@@ -154,6 +178,7 @@ export class GenericBackend implements Backend {
     if (!(await this.#isDir(path))) throw (await this.#meta(path)) ? notDir() : notFound()
     if (await this.#hasChildren(path)) throw notEmpty()
     await this.#storage.delete(markerOf(path))
+    this.#metas.delete(markerOf(path))
   }
 
   async rename(from: string, to: string): Promise<void> {
@@ -171,6 +196,8 @@ export class GenericBackend implements Backend {
           { op: 'put', path: to, value: encoded },
           { op: 'delete', path: from },
         ])
+        this.#metas.delete(from)
+        this.#metas.delete(to)
       } finally {
         encoded.fill(0)
       }
@@ -192,9 +219,19 @@ export class GenericBackend implements Backend {
       }
       ops.push({ op: 'delete-prefix', prefix: dirPrefix(from) })
       await this.#storage.batch(ops)
+      this.#metas.clear()
     } finally {
       for (const p of plaintexts) p.fill(0)
     }
+  }
+
+  /** Another daemon sharing the store changed an entry (or, for '', any of them). */
+  changedElsewhere(): void {
+    this.#metas.clear()
+  }
+
+  close(): void {
+    this.#metas.clear()
   }
 
   /** Refuses a path under an existing secret: a name is a secret or a directory, never both. */

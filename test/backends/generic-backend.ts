@@ -122,3 +122,32 @@ t.test('rename moves files and trees, replacing a file target', async (t) => {
   await t.rejects(core.rename('secret/emptydir', 'secret/emptydir/in'), kind('invalid'))
   await t.rejects(core.rename('secret/none', 'secret/x'), kind('not-found'))
 })
+
+t.test('a stat is answered from memory once the entry was read or written, and stays true', async (t) => {
+  const core = await Core.dev()
+  t.teardown(() => core.close())
+  const storage = core.storage
+  const get = storage.get.bind(storage)
+  let gets = 0
+  storage.get = (key: string) => {
+    gets++
+    return get(key)
+  }
+  const size = async (p: string) => (await core.stat(p))?.size
+  await core.write('secret/a', Buffer.from('four'))
+  gets = 0
+  t.equal(await size('secret/a'), 4)
+  t.equal(await size('secret/a'), 4)
+  t.equal(gets, 0, 'two stats after the write: nothing read from the store')
+  await core.write('secret/a', Buffer.from('seven!!'))
+  t.equal(await size('secret/a'), 7, 'rewritten')
+  await core.rename('secret/a', 'secret/b')
+  t.equal(await size('secret/a'), undefined, 'moved away')
+  t.equal(await size('secret/b'), 7, 'moved here')
+  await core.write('secret/d/c', Buffer.from('c'))
+  await core.rename('secret/d', 'secret/e')
+  t.equal(await size('secret/d/c'), undefined, 'its directory moved away')
+  t.equal(await size('secret/e/c'), 1)
+  await core.delete('secret/b')
+  t.equal(await size('secret/b'), undefined, 'deleted')
+})

@@ -79,3 +79,24 @@ t.test('a change that cannot be taken up is taken up with the whole store, a mom
   t.match(warnings[0], /could not be taken up; the whole store is read again: unavailable/)
   t.notMatch(log.lines.join('\n'), /team|hunter2/, 'naming no mount, path or value')
 })
+
+t.test("a secret another daemon rewrote is stat'ed anew once its change is taken up", async (t) => {
+  const storage = new SharedMemoryStorage()
+  const a = new Core({ storage, log: captureLog() })
+  await a.initialize(unlock)
+  await a.unseal(unlock)
+  const b = new Core({ storage, log: captureLog() })
+  await b.unseal(unlock)
+  t.teardown(() => {
+    a.seal()
+    b.seal()
+  })
+  await a.write('secret/s', Buffer.from('short'))
+  t.equal((await a.stat('secret/s'))?.size, 5)
+  await b.write('secret/s', Buffer.from('a longer value'))
+  storage.tell({ all: true })
+  await a.changesApplied()
+  const deadline = Date.now() + 5_000
+  while ((await a.stat('secret/s'))?.size !== 14 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  t.equal((await a.stat('secret/s'))?.size, 14)
+})
