@@ -273,7 +273,7 @@ export class SqliteStorage implements Storage {
     for (let after = ''; ;) {
       const rows = this.#page.all(after)
       for (const { key, value } of rows) yield [key, value]
-      if (rows.length < 256) return
+      if (rows.length < PAGE) return
       after = rows[rows.length - 1]!.key
     }
   }
