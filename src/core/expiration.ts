@@ -84,7 +84,9 @@ export class Expiration {
   readonly #now: () => number
   readonly #concurrency: number
   readonly #ended: (lease: Lease) => void
+  /** Leases held, by ID, and the same by storage key (what another daemon's notice names). */
   readonly #held = new Map<string, Held>()
+  readonly #byKey = new Map<string, Held>()
   readonly #timers: TimerHeap
   /** How many revocations are running, and those waiting for a slot. */
   #running = 0
@@ -217,7 +219,7 @@ export class Expiration {
     if (!uuid || !name || more.length > 0) return
     const raw = await this.#barrier.get(key)
     if (generation !== this.#generation) return
-    const current = [...this.#held.values()].find((h) => h.key === key)
+    const current = this.#byKey.get(key)
     // Gone: revoked elsewhere, even if a revocation here (at expiry) is under way; it ends there.
     if (!raw) {
       if (current) this.#drop(current)
@@ -240,6 +242,7 @@ export class Expiration {
     this.#generation++
     this.#timers.clear()
     this.#held.clear()
+    this.#byKey.clear()
     this.#running = 0
     // Waiters wake to find the generation changed, and give up.
     for (const wake of this.#waiting.splice(0)) wake()
@@ -346,7 +349,17 @@ export class Expiration {
 
   #hold(held: Held): void {
     this.#held.set(held.lease.id, held)
+    this.#byKey.set(held.key, held)
     this.#arm(held)
+  }
+
+  /** Forgets `held`, if it is the lease held under its ID; returns whether it was. */
+  #unhold(held: Held): boolean {
+    if (this.#held.get(held.lease.id) !== held) return false
+    this.#held.delete(held.lease.id)
+    if (this.#byKey.get(held.key) === held) this.#byKey.delete(held.key)
+    this.#timers.cancel(held.lease.id)
+    return true
   }
 
   #arm(held: Held): void {
@@ -355,9 +368,7 @@ export class Expiration {
 
   /** Forgets a lease that is gone from the store (another daemon revoked it). */
   #drop(held: Held): void {
-    if (this.#held.get(held.lease.id) !== held) return
-    this.#held.delete(held.lease.id)
-    this.#timers.cancel(held.lease.id)
+    if (!this.#unhold(held)) return
     this.#owner(held.uuid)?.backend.leaseEnded?.(copy(held.lease))
     this.#ended(held.lease)
   }
@@ -409,11 +420,7 @@ export class Expiration {
   /** Deletes a lease from the store and from memory. */
   async #forget(held: Held): Promise<void> {
     await this.#delete(held.key)
-    if (this.#held.get(held.lease.id) === held) {
-      this.#held.delete(held.lease.id)
-      this.#timers.cancel(held.lease.id)
-      this.#ended(held.lease)
-    }
+    if (this.#unhold(held)) this.#ended(held.lease)
   }
 
   /** Expired leases: each is revoked in its turn, and retried with backoff when that fails. */
