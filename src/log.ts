@@ -27,3 +27,28 @@ export const stderrLogger: Logger = {
 }
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} }
+
+/**
+ * `log`, with a warning or error that repeats within `windowMs` written once: the repeats are
+ * counted, and their number written when the window ends. (While the store is unreachable, every
+ * request fails the same way.) Lines differ by their message and their error's kind and message.
+ */
+export function foldRepeats(log: Logger, windowMs = 30_000): Logger {
+  const open = new Map<string, { repeats: number }>()
+  const fold = (level: 'warn' | 'error') => (message: string, error?: unknown) => {
+    const line = `${level} ${message}${error === undefined ? '' : `: ${describe(error)}`}`
+    const seen = open.get(line)
+    if (seen) {
+      seen.repeats++
+      return
+    }
+    log[level](message, error)
+    const window = { repeats: 0 }
+    open.set(line, window)
+    setTimeout(() => {
+      open.delete(line)
+      if (window.repeats > 0) log[level](`${message} (and ${window.repeats} more like it since)`, error)
+    }, windowMs).unref()
+  }
+  return { info: (message) => log.info(message), warn: fold('warn'), error: fold('error') }
+}

@@ -10,7 +10,7 @@ import { DaemonError } from '../../daemon/daemon-error.js'
 import { hardenProcess, runDaemon } from '../../daemon/daemon.js'
 import { hasStore, openCore } from '../../daemon/open-core.js'
 import { SecretfsError } from '../../errors.js'
-import { stderrLogger } from '../../log.js'
+import { foldRepeats, stderrLogger } from '../../log.js'
 import { CliError } from '../cli-error.js'
 import { storeLocation } from '../storage-input.js'
 import { readUnlock, wipe } from '../unlock-input.js'
@@ -27,9 +27,12 @@ export interface ServerArgs {
   fuse?: string
 }
 
+/** The daemon's log: a failure that repeats (as during an outage of the store) is written once a window. */
+const daemonLog = foldRepeats(stderrLogger)
+
 export async function run(args: ServerArgs): Promise<void> {
   process.umask(0o077)
-  const log = stderrLogger
+  const log = daemonLog
   const env = process.env
   try {
     hardenProcess()
@@ -80,7 +83,7 @@ function devCore(args: ServerArgs): Promise<Core> {
     throw new DaemonError(
       '--dev keeps everything in memory, unsealed; it takes no --data, --storage-file, --sealed or unseal flags',
     )
-  return Core.dev({ log: stderrLogger })
+  return Core.dev({ log: daemonLog })
 }
 
 async function storeCore(args: ServerArgs): Promise<Core> {
@@ -111,7 +114,7 @@ async function storeCore(args: ServerArgs): Promise<Core> {
     )
   }
   try {
-    return await openCore({ store, log: stderrLogger, ...(unlock && { unlock }) })
+    return await openCore({ store, log: daemonLog, ...(unlock && { unlock }) })
   } finally {
     if (unlock) wipe(unlock)
   }
