@@ -29,14 +29,17 @@ export const stderrLogger: Logger = {
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} }
 
 /**
- * `log`, with a warning or error that repeats within `windowMs` written once: the repeats are
- * counted, and their number written when the window ends. (While the store is unreachable, every
- * request fails the same way.) Lines differ by their message and their error's kind and message.
+ * `log`, with a warning or error about an unreachable store that repeats within `windowMs` written
+ * once: the repeats are counted, and their number written when the window ends. (While the store
+ * is unreachable, every request fails the same way.) Lines differ by their message and their
+ * error's message. Every other line is written as it comes: a refused write's reason, say, is
+ * what its writer looks for at once.
  */
 export function foldRepeats(log: Logger, windowMs = 30_000): Logger {
   const open = new Map<string, { repeats: number }>()
   const fold = (level: 'warn' | 'error') => (message: string, error?: unknown) => {
-    const line = `${level} ${message}${error === undefined ? '' : `: ${describe(error)}`}`
+    if (!(error instanceof SecretfsError && error.kind === 'unavailable')) return log[level](message, error)
+    const line = `${level} ${message}: ${describe(error)}`
     const seen = open.get(line)
     if (seen) {
       seen.repeats++
