@@ -2,11 +2,12 @@
 // workload: 1,000 secrets of 64 bytes written durably (create, write, fsync, close) and read twice
 // (open, read, close: first just after writing, then again, when a filesystem that keeps the page
 // cache serves it from there; secretfs's own binding and the floor put what was written in the
-// page cache at its commit, so their first read comes from there too), and `ls -l` of a directory of 10,000 secrets, cold (the names have
-// left the kernel's cache) and at once again. secretfs runs on its durable SQLite store, on its
-// own low-level binding and on fuse-native (--fuse fuse-native), each with a store of its own. A
-// fifth column, "floor", is secretfs's binding serving files from a Map (scripts/fuse-floor.ts),
-// speaking to the kernel as secretfs does: the most any filesystem on this binding can do here.
+// page cache at its commit, so their first read comes from there too), and `ls -l` of a directory
+// of 10,000 secrets, cold (the names have left the kernel's cache) and at once again. secretfs
+// runs on its durable SQLite store, on its own low-level binding and on fuse-native (--fuse
+// fuse-native), each with a store of its own. A fifth column, "floor", is secretfs's binding
+// serving files from a Map (scripts/fuse-floor.ts), speaking to the kernel as secretfs does: the
+// most any filesystem on this binding can do here.
 // Every target fsyncs before close, so secretfs (durable at close anyway) and gocryptfs are
 // compared on the same terms (on tmpfs and the floor, fsync costs nothing).
 // The machine is shared and its speed drifts, so rounds alternate between the targets and each

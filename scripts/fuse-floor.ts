@@ -2,7 +2,8 @@
 // fuse-lowlevel.ts) can serve. Files live in a Map, with no storage, no encryption and no checks,
 // and it speaks to the kernel as secretfs does: names and attributes kept 1 s, READDIRPLUS
 // listings, read-only opens with keep_cache and no FLUSH or RELEASE round trip to JS, writers on
-// direct_io, and at fsync what was written put in the page cache. The benchmark then shows how much of secretfs's time is the binding's.
+// direct_io, and at fsync what was written put in the page cache. The benchmark then shows how
+// much of secretfs's time is the binding's.
 // Run as root: node dist/scripts/fuse-floor.js MOUNTPOINT (prints "mounted"; SIGTERM unmounts)
 import {
   loadFuseLowLevel,

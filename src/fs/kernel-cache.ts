@@ -1,9 +1,10 @@
-// What the kernel caches of the low-level mount, kept true to the core. The kernel keeps names
-// and attributes for CACHE_TIMEOUT seconds (a stored secret's for STABLE_CACHE_TIMEOUT) and a
-// stored secret's content in its page cache (keep_cache) for as long as it likes; each change the core announces drops what it made stale,
-// whoever made it: the control API, the lease system, a remount, another daemon on a shared store,
-// or this mount itself. The addon runs the notifications on a thread of its own, since one can
-// wait on a kernel lock held by a request that only the JS thread answers.
+// What the kernel caches of the low-level mount, kept true to the core. The kernel keeps names and
+// attributes for CACHE_TIMEOUT seconds (a stored secret's for STABLE_CACHE_TIMEOUT) and a stored
+// secret's content in its page cache (keep_cache) for as long as it likes; each change the core
+// announces drops what it made stale, whoever made it: the control API, the lease system, a
+// remount, another daemon on a shared store, or this mount itself. The addon runs the notifications
+// on a thread of its own, since one can wait on a kernel lock held by a request that only the JS
+// thread answers.
 //
 // A secret written through this mount keeps its inode and loses its cached attributes; a stored
 // secret's new content is put in the page cache in place of the old, as a local filesystem keeps

@@ -108,7 +108,8 @@ export interface FuseLowLevel {
   /**
    * Drops what the kernel caches of a name in `parent` (with `name`) or of an inode, off the JS
    * thread; `done` always comes (-ENOTCONN after an unmount). With `content` (for an inode; copied
-   * at the call, and the copy zeroed when done), the inode's page cache then holds it as the file's content.
+   * at the call, and the copy zeroed when done), the inode's page cache then holds it as the
+   * file's content.
    */
   invalidate(
     session: Session,

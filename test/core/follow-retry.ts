@@ -1,7 +1,8 @@
 // A daemon on a shared store that cannot take up another's change (the store unreachable that
 // moment) says so and reads the whole store again a moment later, until it can: nothing another
-// daemon did is lost, and every backend drops what it keeps in memory of its entries. Two cores share one in-memory store here; the store tells the first of the
-// second's changes as a shared store would, and fails its reads while told to.
+// daemon did is lost, and every backend drops what it keeps in memory of its entries. Two cores
+// share one in-memory store here; the store tells the first of the second's changes as a shared
+// store would, and fails its reads while told to.
 import t from 'tap'
 import type { BackendFactory } from '../../src/backends/backend.js'
 import { Core, builtinBackends } from '../../src/core/core.js'
