@@ -67,3 +67,43 @@ t.test('once writes stop, the WAL is emptied: a deleted value is in neither file
   await s.put('after', Buffer.from('after'))
   t.ok((await fs.stat(`${file}-wal`)).size > 0, 'and the next write goes to the WAL again')
 })
+
+t.test('after a burst, the emptied WAL is given back in zeros; the store reads whole, after a crash too', async (t) => {
+  const dir = await tempDir(t)
+  const file = path.join(dir, 'secretfs.db')
+  const s = new SqliteStorage(file)
+  t.teardown(() => s.close())
+  const gone = Buffer.from('a deleted value the zeros must not bring back')
+  await s.put('gone', gone)
+  for (let i = 0; i < 100; i++) await s.put(`k${i}`, Buffer.from(`value ${i}`))
+  await s.delete('gone')
+  await new Promise((r) => setTimeout(r, IDLE_CHECKPOINT_MS + 500))
+  const wal = await fs.readFile(`${file}-wal`)
+  t.ok(wal.length > 4_000_000, 'the WAL has its working size')
+  t.ok(
+    wal.every((b) => b === 0),
+    'and holds nothing but zeros',
+  )
+  t.notOk((await fs.readFile(file)).includes(gone), 'the deleted value is not in the database file')
+
+  // What a crash would leave: the files as they are on disk, opened by a new process.
+  const copy = async (name: string) => {
+    const to = await fs.mkdtemp(path.join(dir, name))
+    await fs.copyFile(file, path.join(to, 'secretfs.db'))
+    await fs.copyFile(`${file}-wal`, path.join(to, 'secretfs.db-wal'))
+    return path.join(to, 'secretfs.db')
+  }
+  const reads = async (at: string, count: number) => {
+    const again = new SqliteStorage(at)
+    try {
+      const values = await Promise.all(Array.from({ length: count }, (_, i) => again.get(`k${i}`)))
+      return values.every((v, i) => Buffer.from(v ?? []).toString() === `value ${i}`) && !(await again.get('gone'))
+    } finally {
+      await again.close()
+    }
+  }
+  t.ok(await reads(await copy('zeroed-'), 100), 'a crash with the WAL in zeros loses nothing')
+  for (let i = 100; i < 150; i++) await s.put(`k${i}`, Buffer.from(`value ${i}`))
+  t.equal((await fs.stat(`${file}-wal`)).size, wal.length, 'new commits overwrite the zeros, not append')
+  t.ok(await reads(await copy('written-'), 150), 'a crash after new commits over the zeros loses nothing')
+})
