@@ -25,7 +25,13 @@ export type ErrorKind =
 export class SecretfsError extends Error {
   readonly kind: ErrorKind
   constructor(kind: ErrorKind, message: string, options?: { cause?: unknown }) {
+    // Only an internal error keeps a stack, for a bug report. The others are answers (most lookups
+    // of a new name end in not-found), never logged with one, and capturing it cost more than the
+    // store read that found nothing.
+    const limit = Error.stackTraceLimit
+    if (kind !== 'internal') Error.stackTraceLimit = 0
     super(message, options)
+    Error.stackTraceLimit = limit
     this.kind = kind
     this.name = 'SecretfsError'
   }
