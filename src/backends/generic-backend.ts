@@ -120,13 +120,15 @@ export class GenericBackend implements Backend {
   }
 
   async stat(path: string): Promise<EntryInfo | undefined> {
+    if (path === '') return dirInfo(new Date(0))
+    // A name is a secret or a directory, never both: a directory's kept marker answers alone.
+    const marker = this.#metas.has(path) ? undefined : this.#metas.get(markerOf(path))
+    if (marker) return dirInfo(marker.modified)
     const meta = await this.#meta(path)
     if (meta) return { kind: 'file', size: meta.size, created: meta.created, modified: meta.modified, cacheable: true }
-    if (path === '') return dirInfo(new Date(0))
-    const marker = await this.#meta(markerOf(path))
-    if (marker) return dirInfo(marker.modified)
-    if (await this.#isDir(path)) return dirInfo(new Date())
-    return undefined
+    // A missing name (what a new file's lookup finds) is told by one listing, its marker unread.
+    if (!(await this.#isDir(path))) return undefined
+    return dirInfo((await this.#meta(markerOf(path)))?.modified ?? new Date())
   }
 
   async read(path: string): Promise<ReadResult> {
@@ -237,6 +239,8 @@ export class GenericBackend implements Backend {
   /** Refuses a path under an existing secret: a name is a secret or a directory, never both. */
   async #checkAncestors(path: string): Promise<void> {
     for (let p = parentOf(path).parent; p !== ''; p = parentOf(p).parent) {
+      // A directory made here (its marker is kept) has only directories above it.
+      if (this.#metas.has(markerOf(p))) return
       if (await this.#meta(p)) throw notDir()
     }
   }
