@@ -151,3 +151,30 @@ t.test('a stat is answered from memory once the entry was read or written, and s
   await core.delete('secret/b')
   t.equal(await size('secret/b'), undefined, 'deleted')
 })
+
+t.test("a made directory is stat'ed from memory, a missing name with two store reads", async (t) => {
+  const core = await Core.dev()
+  t.teardown(() => core.close())
+  const storage = core.storage
+  const [get, list] = [storage.get.bind(storage), storage.list.bind(storage)]
+  let reads = 0
+  storage.get = (key: string) => (reads++, get(key))
+  storage.list = (prefix: string, limit?: number) => (reads++, list(prefix, limit))
+  const statReads = async (p: string) => {
+    reads = 0
+    const info = await core.stat(p)
+    return { kind: info?.kind, reads }
+  }
+  await core.mkdir('secret/made')
+  t.same(await statReads('secret/made'), { kind: 'dir', reads: 0 }, 'a directory made here')
+  t.same(await statReads('secret/made/new'), { kind: undefined, reads: 2 }, 'a missing name: its value, its listing')
+  reads = 0
+  await core.write('secret/made/new', Buffer.from('n'))
+  t.equal(reads, 2, 'a new secret under a made directory: no read of its ancestors')
+  await t.rejects(core.write('secret/made/new/under', Buffer.from('x')), kind('not-dir'))
+  await core.write('secret/implicit/one', Buffer.from('1'))
+  t.same((await statReads('secret/implicit')).kind, 'dir', 'a directory only its contents make')
+  await core.delete('secret/made/new')
+  await core.rmdir('secret/made')
+  t.same((await statReads('secret/made')).kind, undefined, 'a removed directory is gone')
+})
