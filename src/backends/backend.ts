@@ -16,6 +16,8 @@ export interface EntryInfo {
   readOnly?: boolean
   /** A stored secret: its name, attributes and content change only through the core (ReadResult.cacheable). */
   cacheable?: boolean
+  /** A directory in which a file written is such a stored secret (cacheable) from its first write. */
+  newFilesCacheable?: boolean
 }
 
 /** What a read returns; a secret that must be revoked later carries a lease. */

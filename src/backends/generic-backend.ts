@@ -247,7 +247,7 @@ export class GenericBackend implements Backend {
 }
 
 function dirInfo(time: Date): EntryInfo {
-  return { kind: 'dir', size: 0, created: time, modified: time }
+  return { kind: 'dir', size: 0, created: time, modified: time, newFilesCacheable: true }
 }
 
 /** Every key under the directory `prefix`, recursively. */

@@ -57,9 +57,10 @@ const attrOf = (ino: number, st: Stat): Attr => ({
 })
 
 /** A name's entry; a stored secret's is kept longer (its every change is invalidated). */
-const entryOf = (ino: number, st: Stat, stable = false): Entry => {
-  const timeout = stable ? STABLE_CACHE_TIMEOUT : CACHE_TIMEOUT
-  return { ino, attr: attrOf(ino, st), attrTimeout: timeout, entryTimeout: timeout }
+/** `stable` attributes and name; or a `stableName` alone (a file being created: its attributes change as it is written). */
+const entryOf = (ino: number, st: Stat, stable = false, stableName = stable): Entry => {
+  const timeout = (long: boolean) => (long ? STABLE_CACHE_TIMEOUT : CACHE_TIMEOUT)
+  return { ino, attr: attrOf(ino, st), attrTimeout: timeout(stable), entryTimeout: timeout(stableName) }
 }
 
 interface LazyHandle {
@@ -121,9 +122,9 @@ export async function mountLowLevel(
     fs.serve(work, answer, (errno) => void fuse.replyErr(req, -errno))
 
   /** A name's entry: a lookup the kernel counts, so its inode is counted only once it has the answer's attributes. */
-  const entry = async (path: string): Promise<Entry> => {
+  const entry = async (path: string, stableName?: boolean): Promise<Entry> => {
     const { stat, stable } = await fs.lookup(path)
-    return entryOf(inodes.ino(path), stat, stable)
+    return entryOf(inodes.ino(path), stat, stable, stableName ?? stable)
   }
 
   /** unlink or rmdir: the name is gone; its inode lives until the kernel forgets it. */
@@ -258,8 +259,8 @@ export async function mountLowLevel(
         req,
         async () => {
           const path = childOf(parent, name)
-          const fd = await fs.create(path)
-          return { fd, entry: await entry(path) }
+          const { fd, stable } = await fs.create(path)
+          return { fd, entry: await entry(path, stable) }
         },
         ({ fd, entry }) => {
           const result = fuse.replyCreate(req, entry, { fh: fhOf(fd), directIo: true })

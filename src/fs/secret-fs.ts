@@ -35,6 +35,8 @@ export interface SecretFsOptions {
   maxOpenBytes?: number
 }
 
+type ChangeListener = (change: CoreChange, here: boolean) => void | Promise<unknown>
+
 export class SecretFs {
   readonly #core: Core
   readonly #log: Logger
@@ -42,6 +44,8 @@ export class SecretFs {
   readonly #handles: HandleTable
   readonly #budget: MemoryBudget
   readonly #inFlight = new Set<Promise<unknown>>()
+  /** What onChange was given: told also of a created file gone without ever being stored. */
+  readonly #listeners = new Set<ChangeListener>()
   /** Counts seals: an open whose read began before one must not hand out what it read. */
   #seals = 0
   readonly #store: Store = async (path, value, source) => {
@@ -96,7 +100,7 @@ export class SecretFs {
       create: (p, _mode, cb) =>
         serve(
           () => this.create(p),
-          (fd) => cb(0, fd),
+          ({ fd }) => cb(0, fd),
           cb,
         ),
       read: (_p, fd, buf, len, pos, cb) => serve(() => this.read(fd, buf, len, pos), cb, cb),
@@ -218,13 +222,18 @@ export class SecretFs {
     return loaded
   }
 
-  async create(fusePath: string): Promise<number> {
+  /**
+   * Creates the file at `fusePath` (stored at its first commit) and opens it for writing. `stable`:
+   * once stored it is a secret whose name changes only through the core, so the kernel may keep
+   * the name long; one that is gone without ever being stored is announced removed.
+   */
+  async create(fusePath: string): Promise<{ fd: number; stable: boolean }> {
     const p = parseFsPath(fusePath)
     if (p.logical === '' || p.atTop) throw unsupported('only directories (mounts) can be made at the root')
     const { parent, name } = parentOf(p.logical)
     checkName(name)
     const open = this.#handles.file(p.logical)
-    if (open) return this.#attach(new FileHandle(open, { writable: true }))
+    if (open) return { fd: this.#attach(new FileHandle(open, { writable: true })), stable: false }
     const dir = await this.#core.stat(parent)
     if (!dir) throw notFound()
     if (dir.kind !== 'dir') throw notDir()
@@ -241,7 +250,7 @@ export class SecretFs {
       })
       this.#handles.register(file)
     }
-    return this.#attach(new FileHandle(file, { writable: true }))
+    return { fd: this.#attach(new FileHandle(file, { writable: true })), stable: dir.newFilesCacheable === true }
   }
 
   /** Reads up to `len` bytes at `pos` of the handle `fd` into `buf`; returns how many. */
@@ -305,10 +314,15 @@ export class SecretFs {
    * Calls `listener` after each change the core announces, once open files have followed it.
    * `here` is true for content written through this filesystem (the kernel saw those bytes go by).
    */
-  onChange(listener: (change: CoreChange, here: boolean) => void | Promise<unknown>): () => void {
-    return this.#core.onChange((change) =>
+  onChange(listener: ChangeListener): () => void {
+    this.#listeners.add(listener)
+    const stop = this.#core.onChange((change) =>
       listener(change, change.kind === 'written' && (change.source === this || change.source instanceof OpenFile)),
     )
+    return () => {
+      this.#listeners.delete(listener)
+      stop()
+    }
   }
 
   /**
@@ -338,6 +352,8 @@ export class SecretFs {
       if (file.handles > 0) return
       this.#handles.unregister(file)
       file.dispose()
+      // Created here and never stored (its commit failed): the name is gone, as if removed.
+      if (file.shared && !file.stored && !file.orphaned) this.#unstored(file.path)
     }
     if (!file.shared || !file.dirty || file.orphaned) return forget()
     return file.commit(this.#store).finally(forget)
@@ -456,6 +472,13 @@ export class SecretFs {
   }
 
   // ---- plumbing ----
+
+  #unstored(path: string): void {
+    for (const listener of this.#listeners)
+      void Promise.resolve(listener({ kind: 'removed', path }, true)).catch((e: unknown) =>
+        this.#log.error('a change listener failed', e),
+      )
+  }
 
   #handle(fd: number): FileHandle {
     const handle = this.#handles.get(fd)

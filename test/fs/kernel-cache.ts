@@ -13,6 +13,7 @@ import { captureLog } from '../helpers/capture-log.js'
 import { countingBackend } from '../helpers/counting-backend.js'
 import { mountInProcess, sh, testBinding } from '../helpers/daemon.js'
 import { MemoryStorage } from '../../src/storage/memory-storage.js'
+import { noSpace } from '../../src/errors.js'
 
 if (testBinding() !== 'lowlevel') {
   t.pass('the fuse-native binding caches no attributes or contents')
@@ -129,6 +130,44 @@ t.test('written through the mount: its content is put in the page cache, and no 
   }
   // Shorter than what the kernel held: the stale tail must not be served.
   t.equal((await root(`printf 'x' > secret/fresh && cat secret/fresh && stat -c %s secret/fresh`)).stdout, 'x1\n')
+})
+
+t.test('a file created through the mount keeps its name in the kernel past the short timeout', async (t) => {
+  t.equal((await root(`printf 'made here' > secret/created`)).code, 0)
+  await core.changesApplied()
+  t.equal((await root('stat -c %s secret/created')).stdout, '9\n', 'its attributes, as stored')
+  // Longer than a name kept for CACHE_TIMEOUT; shorter than STABLE_CACHE_TIMEOUT.
+  await new Promise((r) => setTimeout(r, 1_500))
+  const stat = core.stat.bind(core)
+  let stats = 0
+  core.stat = (p: string) => (p === 'secret/created' && stats++, stat(p))
+  try {
+    t.equal((await root('stat -c %s secret/created')).stdout, '9\n')
+  } finally {
+    core.stat = stat
+  }
+  t.equal(stats, 0, 'a stat 1.5 s later: the kernel asked nothing of it (only of its mount)')
+})
+
+t.test('a created file whose first commit failed leaves no name in the kernel', async (t) => {
+  const write = core.write.bind(core)
+  core.write = async (p, value, source) => {
+    if (p.startsWith('secret/refused')) throw noSpace()
+    return write(p, value, source)
+  }
+  try {
+    const written = await root(`printf 'never stored' | cat > secret/refused`)
+    t.match(written.stderr, /No space left on device/, 'the close failed')
+    // Created and closed without a write: its commit fails at the release, after the close.
+    t.equal((await root(': > secret/refused-empty')).code, 0)
+    await new Promise((r) => setTimeout(r, 300))
+  } finally {
+    core.write = write
+  }
+  t.equal((await root('test -e secret/refused')).code, 1, 'the name is gone at once')
+  t.equal((await root('test -e secret/refused-empty')).code, 1, 'so is the one with attributes the kernel held')
+  t.equal((await root('ls secret | grep -c refused')).stdout, '0\n')
+  t.equal((await root(`printf 'now stored' > secret/refused && cat secret/refused`)).stdout, 'now stored')
 })
 
 t.test('a descriptor open across a write through the mount reads what was written', async (t) => {
