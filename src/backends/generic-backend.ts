@@ -59,6 +59,10 @@ export class GenericBackend implements Backend {
    * another daemon made drops it (changedElsewhere). Names and sizes only, never a value.
    */
   readonly #metas = new Map<string, Meta>()
+  /** Changes made here, each counted as it starts and as it ends (another daemon's count too). */
+  #changes = 0
+  /** The last name a stat found missing, and #changes when it began. */
+  #missing?: { path: string; changes: number }
 
   constructor(ctx: BackendContext) {
     this.#storage = ctx.storage
@@ -94,7 +98,7 @@ export class GenericBackend implements Backend {
   async #put(path: string, record: Record): Promise<void> {
     const encoded = encode(record)
     try {
-      await this.#storage.put(path, encoded)
+      await this.#changing(() => this.#storage.put(path, encoded))
     } finally {
       encoded.fill(0)
     }
@@ -121,13 +125,17 @@ export class GenericBackend implements Backend {
 
   async stat(path: string): Promise<EntryInfo | undefined> {
     if (path === '') return dirInfo(new Date(0))
+    const changes = this.#changes
     // A name is a secret or a directory, never both: a directory's kept marker answers alone.
     const marker = this.#metas.has(path) ? undefined : this.#metas.get(markerOf(path))
     if (marker) return dirInfo(marker.modified)
     const meta = await this.#meta(path)
     if (meta) return { kind: 'file', size: meta.size, created: meta.created, modified: meta.modified, cacheable: true }
     // A missing name (what a new file's lookup finds) is told by one listing, its marker unread.
-    if (!(await this.#isDir(path))) return undefined
+    if (!(await this.#isDir(path))) {
+      this.#missing = { path, changes }
+      return undefined
+    }
     return dirInfo((await this.#meta(markerOf(path)))?.modified ?? new Date())
   }
 
@@ -150,8 +158,10 @@ export class GenericBackend implements Backend {
     if (value.length > this.#maxValueSize)
       throw tooLarge(`a secret is limited to ${this.#maxValueSize} bytes; this one has ${value.length}`)
     await this.#checkAncestors(path)
-    const old = await this.#meta(path)
-    if (!old && (await this.#isDir(path))) throw isDir()
+    // Found missing by a stat with no change here since (a new file's lookup, then its commit).
+    const missing = this.#missing?.path === path && this.#missing.changes === this.#changes
+    const old = missing ? undefined : await this.#meta(path)
+    if (!old && !missing && (await this.#isDir(path))) throw isDir()
     const now = new Date()
     await this.#put(path, { created: old?.created ?? now, modified: now, value })
     return { cacheable: true }
@@ -159,7 +169,7 @@ export class GenericBackend implements Backend {
 
   async delete(path: string): Promise<void> {
     if (await this.#meta(path)) {
-      await this.#storage.delete(path)
+      await this.#changing(() => this.#storage.delete(path))
       this.#metas.delete(path)
       return
     }
@@ -179,7 +189,7 @@ export class GenericBackend implements Backend {
     if (path === '') throw invalid('the top of a mount cannot be removed')
     if (!(await this.#isDir(path))) throw (await this.#meta(path)) ? notDir() : notFound()
     if (await this.#hasChildren(path)) throw notEmpty()
-    await this.#storage.delete(markerOf(path))
+    await this.#changing(() => this.#storage.delete(markerOf(path)))
     this.#metas.delete(markerOf(path))
   }
 
@@ -194,10 +204,12 @@ export class GenericBackend implements Backend {
       file.value.fill(0)
       try {
         if (target?.kind === 'dir') throw isDir()
-        await this.#storage.batch([
-          { op: 'put', path: to, value: encoded },
-          { op: 'delete', path: from },
-        ])
+        await this.#changing(() =>
+          this.#storage.batch([
+            { op: 'put', path: to, value: encoded },
+            { op: 'delete', path: from },
+          ]),
+        )
         this.#metas.delete(from)
         this.#metas.delete(to)
       } finally {
@@ -220,7 +232,7 @@ export class GenericBackend implements Backend {
         ops.push({ op: 'put', path: dirPrefix(to) + key.slice(from.length + 1), value: raw })
       }
       ops.push({ op: 'delete-prefix', prefix: dirPrefix(from) })
-      await this.#storage.batch(ops)
+      await this.#changing(() => this.#storage.batch(ops))
       this.#metas.clear()
     } finally {
       for (const p of plaintexts) p.fill(0)
@@ -230,10 +242,21 @@ export class GenericBackend implements Backend {
   /** Another daemon sharing the store changed an entry (or, for '', any of them). */
   changedElsewhere(): void {
     this.#metas.clear()
+    this.#changes++
   }
 
   close(): void {
     this.#metas.clear()
+    this.#changes++
+  }
+
+  async #changing(work: () => Promise<void>): Promise<void> {
+    this.#changes++
+    try {
+      await work()
+    } finally {
+      this.#changes++
+    }
   }
 
   /** Refuses a path under an existing secret: a name is a secret or a directory, never both. */

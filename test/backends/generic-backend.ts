@@ -152,29 +152,38 @@ t.test('a stat is answered from memory once the entry was read or written, and s
   t.equal(await size('secret/b'), undefined, 'deleted')
 })
 
-t.test("a made directory is stat'ed from memory, a missing name with two store reads", async (t) => {
-  const core = await Core.dev()
-  t.teardown(() => core.close())
-  const storage = core.storage
-  const [get, list] = [storage.get.bind(storage), storage.list.bind(storage)]
-  let reads = 0
-  storage.get = (key: string) => (reads++, get(key))
-  storage.list = (prefix: string, limit?: number) => (reads++, list(prefix, limit))
-  const statReads = async (p: string) => {
+t.test(
+  "a made directory is stat'ed from memory, a missing name with two store reads, then written with none",
+  async (t) => {
+    const core = await Core.dev()
+    t.teardown(() => core.close())
+    const storage = core.storage
+    const [get, list] = [storage.get.bind(storage), storage.list.bind(storage)]
+    let reads = 0
+    storage.get = (key: string) => (reads++, get(key))
+    storage.list = (prefix: string, limit?: number) => (reads++, list(prefix, limit))
+    const statReads = async (p: string) => {
+      reads = 0
+      const info = await core.stat(p)
+      return { kind: info?.kind, reads }
+    }
+    await core.mkdir('secret/made')
+    t.same(await statReads('secret/made'), { kind: 'dir', reads: 0 }, 'a directory made here')
+    t.same(await statReads('secret/made/new'), { kind: undefined, reads: 2 }, 'a missing name: its value, its listing')
     reads = 0
-    const info = await core.stat(p)
-    return { kind: info?.kind, reads }
-  }
-  await core.mkdir('secret/made')
-  t.same(await statReads('secret/made'), { kind: 'dir', reads: 0 }, 'a directory made here')
-  t.same(await statReads('secret/made/new'), { kind: undefined, reads: 2 }, 'a missing name: its value, its listing')
-  reads = 0
-  await core.write('secret/made/new', Buffer.from('n'))
-  t.equal(reads, 2, 'a new secret under a made directory: no read of its ancestors')
-  await t.rejects(core.write('secret/made/new/under', Buffer.from('x')), kind('not-dir'))
-  await core.write('secret/implicit/one', Buffer.from('1'))
-  t.same((await statReads('secret/implicit')).kind, 'dir', 'a directory only its contents make')
-  await core.delete('secret/made/new')
-  await core.rmdir('secret/made')
-  t.same((await statReads('secret/made')).kind, undefined, 'a removed directory is gone')
-})
+    await core.write('secret/made/new', Buffer.from('n'))
+    t.equal(reads, 0, 'written after the stat that found it missing: nothing read again')
+    t.same(await statReads('secret/made/other'), { kind: undefined, reads: 2 })
+    await core.write('secret/made/third', Buffer.from('3'))
+    reads = 0
+    await core.write('secret/made/other', Buffer.from('o'))
+    t.equal(reads, 2, 'with a change between: read again (its value, its listing), not its ancestors')
+    t.equal(Buffer.from((await core.read('secret/made/new')).value).toString(), 'n')
+    await t.rejects(core.write('secret/made/new/under', Buffer.from('x')), kind('not-dir'))
+    await core.write('secret/implicit/one', Buffer.from('1'))
+    t.same((await statReads('secret/implicit')).kind, 'dir', 'a directory only its contents make')
+    for (const name of ['new', 'other', 'third']) await core.delete(`secret/made/${name}`)
+    await core.rmdir('secret/made')
+    t.same((await statReads('secret/made')).kind, undefined, 'a removed directory is gone')
+  },
+)
