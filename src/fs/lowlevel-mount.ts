@@ -9,6 +9,7 @@
 // asks. Generated content is direct_io: each open makes it once, and nothing of it is cached.
 
 import type { Stat } from 'fuse-native'
+import { constants } from 'node:os'
 import { exists, invalid, notFound, sealed } from '../errors.js'
 import {
   SET_ATTR_SIZE,
@@ -123,8 +124,8 @@ export async function mountLowLevel(
 
   /** A name's entry: a lookup the kernel counts, so its inode is counted only once it has the answer's attributes. */
   const entry = async (path: string, stableName?: boolean): Promise<Entry> => {
-    const { stat, stable } = await fs.lookup(path)
-    return entryOf(inodes.ino(path), stat, stable, stableName ?? stable)
+    const found = await fs.lookup(path)
+    return entryOf(inodes.ino(path), found.stat, found.stable, stableName ?? found.stable)
   }
 
   /** unlink or rmdir: the name is gone; its inode lives until the kernel forgets it. */
@@ -164,8 +165,13 @@ export async function mountLowLevel(
     lookup: (req, parent, name) =>
       serve(
         req,
-        () => entry(childOf(parent, name)),
-        (e) => answered(fuse.replyEntry(req, e), e),
+        async () => {
+          // Missing is a new file's usual answer: no error is made for it.
+          const path = childOf(parent, name)
+          const found = await fs.find(path)
+          return found && entryOf(inodes.ino(path), found.stat, found.stable)
+        },
+        (e) => (e ? answered(fuse.replyEntry(req, e), e) : void fuse.replyErr(req, constants.errno.ENOENT)),
       ),
     forget: (ino, n) => {
       inodes.forget(ino, n)
@@ -329,7 +335,7 @@ export async function mountLowLevel(
                 return { name, off: next, ino: name === '.' ? ino : ROOT_INO, mode: S_IFDIR }
               const path = dir.path === '/' ? `/${name}` : `${dir.path}/${name}`
               // A name gone since opendir is left out.
-              const found = await fs.lookup(path).catch(() => undefined)
+              const found = await fs.find(path).catch(() => undefined)
               if (!found) return undefined
               const child = inodes.ino(path, false)
               const entry = entryOf(child, found.stat, found.stable)

@@ -37,6 +37,12 @@ export interface SecretFsOptions {
 
 type ChangeListener = (change: CoreChange, here: boolean) => void | Promise<unknown>
 
+/** A name's attributes, and whether they are a stored secret's (see SecretFs.lookup). */
+export interface Found {
+  stat: Stat
+  stable: boolean
+}
+
 export class SecretFs {
   readonly #core: Core
   readonly #log: Logger
@@ -136,14 +142,21 @@ export class SecretFs {
    * The attributes of `fusePath`, and whether they are a stored secret's, which change only
    * through the core (every change is announced: the kernel may keep them longer).
    */
-  async lookup(fusePath: string): Promise<{ stat: Stat; stable: boolean }> {
+  async lookup(fusePath: string): Promise<Found> {
+    const found = await this.find(fusePath)
+    if (!found) throw notFound()
+    return found
+  }
+
+  /** lookup, for a name that may well be missing (a new file's): undefined then, not an error. */
+  async find(fusePath: string): Promise<Found | undefined> {
     const p = parseFsPath(fusePath)
     if (p.logical === '') return { stat: this.#attrs.root(), stable: false }
-    if (p.atTop && isProbeAtRoot(p.mount)) throw notFound()
+    if (p.atTop && isProbeAtRoot(p.mount)) return undefined
     const open = p.atTop ? undefined : this.#handles.file(p.logical)
     if (open) return { stat: this.#attrs.open(open.size, open.created, open.modified), stable: false }
     const info = await this.#core.stat(p.logical)
-    if (!info) throw notFound()
+    if (!info) return undefined
     return { stat: this.#attrs.of(info), stable: info.cacheable === true && !info.generated }
   }
 
