@@ -16,7 +16,7 @@ export interface EntryInfo {
   readOnly?: boolean
   /** A stored secret: its name, attributes and content change only through the core (ReadResult.cacheable). */
   cacheable?: boolean
-  /** A directory in which a file written is such a stored secret (cacheable) from its first write. */
+  /** A directory in which a new file is such a stored secret (cacheable) from its first write. */
   newFilesCacheable?: boolean
 }
 

@@ -59,7 +59,7 @@ export class GenericBackend implements Backend {
    * another daemon made drops it (changedElsewhere). Names and sizes only, never a value.
    */
   readonly #metas = new Map<string, Meta>()
-  /** Changes made here, each counted as it starts and as it ends (another daemon's count too). */
+  /** Changes to the store made here (counted as each starts and ends) and heard of from others. */
   #changes = 0
   /** The last name a stat found missing, and #changes when it began. */
   #missing?: { path: string; changes: number }

@@ -2,8 +2,8 @@
 // fuse-lowlevel.c): the kernel's inode requests are turned into the path requests SecretFs
 // answers, through the inode table. Directory listings are READDIRPLUS, so `ls -l` needs no
 // lookup per name; a read-only handle is closed without waking JS for a FLUSH. The kernel keeps
-// names and attributes for a second (a stored secret's for ten) and a stored secret's content in
-// its page cache (keep_cache);
+// names and attributes for a second (a stored secret's for ten, and the name of a file created in a
+// generic mount from its creation) and a stored secret's content in its page cache (keep_cache);
 // kernel-cache.ts drops what each change makes stale. An open of a secret the kernel has cached,
 // unchanged, is answered without reading it (a lazy handle), and it is read only if the kernel
 // asks. Generated content is direct_io: each open makes it once, and nothing of it is cached.
@@ -57,8 +57,10 @@ const attrOf = (ino: number, st: Stat): Attr => ({
   ctime: ms(st.ctime),
 })
 
-/** A name's entry; a stored secret's is kept longer (its every change is invalidated). */
-/** `stable` attributes and name; or a `stableName` alone (a file being created: its attributes change as it is written). */
+/**
+ * A name's entry; a stored secret's (`stable`) is kept longer, its every change being invalidated.
+ * A file being created has a `stableName` alone: its attributes change as it is written.
+ */
 const entryOf = (ino: number, st: Stat, stable = false, stableName = stable): Entry => {
   const timeout = (long: boolean) => (long ? STABLE_CACHE_TIMEOUT : CACHE_TIMEOUT)
   return { ino, attr: attrOf(ino, st), attrTimeout: timeout(stable), entryTimeout: timeout(stableName) }

@@ -15,7 +15,7 @@ import type { Storage, StorageOp } from './storage.js'
 const PAGE = 256
 /** Once no commit came for this long, the WAL is copied into the database file and emptied. */
 export const IDLE_CHECKPOINT_MS = 1_000
-/** Frames at which SQLite copies the WAL into the database file and starts it again (its default). */
+/** Frames after which SQLite copies the WAL into the database and starts it anew (its default). */
 const WAL_FRAMES = 1_000
 /**
  * After a burst of at least this many commits, the emptied WAL is given its working size back in
@@ -24,7 +24,7 @@ const WAL_FRAMES = 1_000
 const BURST_COMMITS = 64
 /** Frames given in zeros: WAL_FRAMES, and a few for the commit that crosses it. */
 const WAL_ZEROED_FRAMES = WAL_FRAMES + 64
-/** ... and only where the disk has this many times that free: a speed-up is no reason to fill a disk. */
+/** ... where the disk has this many times that free: a speed-up is no reason to fill a disk. */
 const WAL_ZEROED_FREE_FACTOR = 16
 
 interface Scan {
@@ -315,12 +315,12 @@ export class SqliteStorage implements Storage {
   }
 
   /**
-   * Writes the WAL that #emptyWal just emptied full of zeros, up to its working size, and syncs it.
-   * A commit then overwrites blocks the file has: its fsync writes data alone, not a new size and
-   * block map as an append does (here an append's fsync took 425 µs, an overwrite's 370). SQLite starts an
-   * emptied WAL with a new header at its first frame, and on opening takes a WAL whose header is
-   * not valid (zeros) for empty, so the zeros are never read as frames. Skipped where the disk is
-   * short of space; any failure gives the file back its emptiness, which is always safe.
+   * Writes the WAL that #emptyWal just emptied full of zeros, up to its working size, and syncs
+   * it. A commit then overwrites blocks the file has: its fsync writes data alone, not a new size
+   * and block map as an append does (here an append's fsync took 425 µs, an overwrite's 370).
+   * SQLite starts an emptied WAL with a new header at its first frame, and on opening takes a WAL
+   * whose header is not valid (zeros) for empty, so the zeros are never read as frames. Skipped
+   * where the disk is short of space; any failure gives the file back its emptiness, always safe.
    */
   #zeroWal(): void {
     const pageSize = this.#db.pragma('page_size', { simple: true }) as number
