@@ -13,10 +13,6 @@ const readme = await fs.readFile(path.join(root, 'README.md'), 'utf8')
 const tour = readme.slice(readme.indexOf('## A one-minute tour'), readme.indexOf('## Configuration'))
 const blocks = [...tour.matchAll(/```sh\n([^]*?)```/g)].map((m) => m[1]!)
 
-const TABLE_HEAD = 'Path     Type     Description\n'
-const SECRET = 'secret/  generic  generic secret storage\n'
-const SYS = 'sys/     system   system endpoints used for control, policy and debugging\n'
-
 interface Expected {
   /** All of stdout, or what of it is compared (a JSON body's fields, say). */
   stdout: string | { parse: (stdout: string) => unknown; equals: unknown }

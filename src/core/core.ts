@@ -38,7 +38,7 @@ import {
   type MountConfig,
   type MountEntry,
 } from './mount-table.js'
-import { checkMountable, normalizeMountPath, splitPath } from './paths.js'
+import { checkMountable, normalizeMountPath } from './paths.js'
 import { Router, type Route } from './router.js'
 
 export const DEFAULT_MAX_VALUE_SIZE = 1 << 20

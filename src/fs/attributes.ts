@@ -19,23 +19,23 @@ export class Attributes {
 
   /** The mountpoint's own directory: the mount table. */
   root(): Stat {
-    return this.#make(S_IFDIR | 0o700, 0, this.#started, this.#started)
+    return this.#make(S_IFDIR | 0o700, 0, this.#started)
   }
 
   of(info: EntryInfo): Stat {
     // A backend that keeps no time for an entry (the top of a mount) gives the epoch.
-    if (info.modified.getTime() === 0) info = { ...info, created: this.#started, modified: this.#started }
-    if (info.kind === 'dir')
-      return this.#make(S_IFDIR | (info.readOnly ? 0o500 : 0o700), 0, info.created, info.modified)
-    return this.#make(S_IFREG | (info.readOnly ? 0o400 : 0o600), info.size, info.created, info.modified)
+    const modified = info.modified.getTime() === 0 ? this.#started : info.modified
+    if (info.kind === 'dir') return this.#make(S_IFDIR | (info.readOnly ? 0o500 : 0o700), 0, modified)
+    return this.#make(S_IFREG | (info.readOnly ? 0o400 : 0o600), info.size, modified)
   }
 
   /** A file open on the mount: its content, saved or not, is the current one. */
-  open(size: number, created: Date, modified: Date): Stat {
-    return this.#make(S_IFREG | 0o600, size, created, modified)
+  open(size: number, modified: Date): Stat {
+    return this.#make(S_IFREG | 0o600, size, modified)
   }
 
-  #make(mode: number, size: number, created: Date, modified: Date): Stat {
+  /** A file's times are all its last change: the kernel's stat has no field for its creation. */
+  #make(mode: number, size: number, modified: Date): Stat {
     const dir = (mode & S_IFDIR) !== 0
     return {
       mode,

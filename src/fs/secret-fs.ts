@@ -154,7 +154,7 @@ export class SecretFs {
     if (p.logical === '') return { stat: this.#attrs.root(), stable: false }
     if (p.atTop && isProbeAtRoot(p.mount)) return undefined
     const open = p.atTop ? undefined : this.#handles.file(p.logical)
-    if (open) return { stat: this.#attrs.open(open.size, open.created, open.modified), stable: false }
+    if (open) return { stat: this.#attrs.open(open.size, open.modified), stable: false }
     const info = await this.#core.stat(p.logical)
     if (!info) return undefined
     return { stat: this.#attrs.of(info), stable: info.cacheable === true && !info.generated }
@@ -289,7 +289,7 @@ export class SecretFs {
   /** The attributes of what the handle `fd` holds (fstat), even once its name is gone. */
   handleAttributes(fd: number): Stat {
     const { file } = this.#handle(fd)
-    return this.#attrs.open(file.size, file.created, file.modified)
+    return this.#attrs.open(file.size, file.modified)
   }
 
   /** Whether the handle `fd` was opened for writing. */

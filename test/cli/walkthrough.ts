@@ -1,5 +1,4 @@
 // The real CLI against a control API served in this process: walkthrough.
-import path from 'node:path'
 import t from 'tap'
 import { withApi } from '../helpers/cli-run.js'
 

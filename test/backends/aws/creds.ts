@@ -27,7 +27,7 @@ import { Core } from '../../../src/core/core.js'
 import { dataPrefix, type MountEntry } from '../../../src/core/mount-table.js'
 import { encodeFields } from '../../../src/core/secret-data.js'
 import { kind } from '../../helpers/error-match.js'
-import { haveMoto, startMoto, type Keys, type Moto } from '../../helpers/moto.js'
+import { haveMoto, startMoto, type Keys } from '../../helpers/moto.js'
 
 interface Creds {
   access_key: string
