@@ -33,6 +33,10 @@ export class BarrierView implements StorageView {
     return this.#barrier.list(this.#prefix + prefix, limit)
   }
 
+  locked<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    return this.#barrier.locked(this.#prefix + path, fn)
+  }
+
   batch(ops: BarrierOp[]): Promise<void> {
     return this.#barrier.batch(
       ops.map((op) =>

@@ -22,6 +22,13 @@ export interface Barrier {
   list(prefix: string, limit?: number): Promise<string[]>
   /** Applies every op or none. */
   batch(ops: BarrierOp[]): Promise<void>
+  /**
+   * Runs `fn` while no other process sharing the store runs a `locked` of the same path: for a
+   * change made of steps outside the store too (a password set in a database, then stored). Fails
+   * with `busy` when the lock is not had in a bounded time. Callers in one process serialise their
+   * own changes; a store no other process shares just runs `fn`.
+   */
+  locked<T>(path: string, fn: () => Promise<T>): Promise<T>
 }
 
 /** Storage as a backend sees it: the same operations, confined to one prefix. */

@@ -18,12 +18,25 @@ const CACHE_LIMIT = 16384
 export class PathCipher {
   readonly #nonceKey = SecureKey.alloc(32)
   readonly #nameKey = SecureKey.alloc(32)
+  readonly #lockKey = SecureKey.alloc(32)
   /** Encodings by logical path (directories end in '/'); hot paths skip the crypto. */
   readonly #cache = new Map<string, string>()
 
   constructor(pathKey: Buffer) {
     sodium.crypto_kdf_derive_from_key(this.#nonceKey.bytes, 1, CONTEXT, pathKey)
     sodium.crypto_kdf_derive_from_key(this.#nameKey.bytes, 2, CONTEXT, pathKey)
+    sodium.crypto_kdf_derive_from_key(this.#lockKey.bytes, 3, CONTEXT, pathKey)
+  }
+
+  /**
+   * The id of the lock that guards a logical path among the processes sharing a store: an int32
+   * from a keyed hash, so that the id says nothing of the path. Two paths may share one (they are
+   * then changed one after the other).
+   */
+  lockId(path: string): number {
+    const hash = Buffer.alloc(16)
+    sodium.crypto_generichash_batch(hash, [Buffer.from(path, 'utf8')], this.#lockKey.bytes)
+    return hash.readInt32BE(0)
   }
 
   /** Encodes one name within the logical directory `parent` ('' for the root). */
@@ -100,6 +113,7 @@ export class PathCipher {
   dispose(): void {
     this.#nonceKey.dispose()
     this.#nameKey.dispose()
+    this.#lockKey.dispose()
     this.#cache.clear()
   }
 }

@@ -189,6 +189,12 @@ export class SodiumBarrier implements Barrier {
     await this.#storage.batch(this.#physical(ops))
   }
 
+  locked<T>(path: string, fn: () => Promise<T>): Promise<T> {
+    checkKey(path)
+    if (!this.#storage.locked) return fn()
+    return this.#storage.locked(this.#unsealed().paths.lockId(path), fn)
+  }
+
   /** The storage ops for `ops`: names encoded, values sealed under the active term. */
   #physical(ops: BarrierOp[]): StorageOp[] {
     const { paths, keyring } = this.#unsealed()

@@ -20,6 +20,8 @@ const LOCK_SPACE = 0x736673
 export const SCHEMA_LOCK = [LOCK_SPACE, 1] as const
 /** Held while a store is initialised or filled by migrate: an empty store is claimed once. */
 export const CLAIM_LOCK = [LOCK_SPACE, 2] as const
+/** The space of the named locks (Storage.locked): 'sfl', and the lock's id. */
+export const NAMED_LOCKS = 0x73666c
 
 /** Creates the tables if they are missing, or checks the version of those there. */
 export async function ensureSchema(client: pg.ClientBase): Promise<void> {

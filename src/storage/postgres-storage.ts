@@ -10,9 +10,10 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { SecretfsError, busy, internal, noSpace, unavailable } from '../errors.js'
 import { reason } from './pg-reason.js'
-import { CHANNEL, CLAIM_LOCK, ENTRIES, META, ensureSchema } from './postgres-schema.js'
+import { CHANNEL, CLAIM_LOCK, ENTRIES, META, NAMED_LOCKS, ensureSchema } from './postgres-schema.js'
 import { ChangeWatcher, noticePayload, type ChangeListener, type WatchTimings } from './postgres-watch.js'
 import { PostgresLeadership } from './postgres-leader.js'
+import { PostgresLocks } from './postgres-locks.js'
 import type { Leadership, Storage, StorageOp } from './storage.js'
 
 /** Milliseconds (tests shorten them). */
@@ -169,6 +170,8 @@ export class PostgresStorage implements Storage {
   readonly #origin = randomUUID()
   #schema: Promise<void> | undefined
   #watcher: ChangeWatcher | undefined
+  /** Made at the first named lock. */
+  #locks: PostgresLocks | undefined
   #queue: Pending[] = []
   /** Settles when the writes under way are committed (or failed). */
   #writing: Promise<void> | undefined
@@ -345,6 +348,26 @@ export class PostgresStorage implements Storage {
     })
   }
 
+  /** Runs `fn` while holding the named lock `id` (postgres-locks.ts). */
+  async locked<T>(id: number, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw internal('the PostgreSQL store is closed')
+    this.#locks ??= new PostgresLocks(this.#config, NAMED_LOCKS, this.#timings.statement)
+    let inside = false
+    try {
+      return await this.#locks.locked(
+        id,
+        () => {
+          inside = true
+          return fn()
+        },
+        'another secretfs daemon sharing this store is making the same change; try again once it is done',
+      )
+    } catch (e) {
+      // What `fn` throws is its own; what taking the lock threw is this store's failure.
+      throw inside ? e : storeFailure(e, this.#hide, this.#timings.statement)
+    }
+  }
+
   watch(listener: ChangeListener): () => void {
     if (this.#closed) return () => {}
     this.#watcher ??= new ChangeWatcher(this.#config, this.#origin, this.#timings, async () =>
@@ -375,6 +398,7 @@ export class PostgresStorage implements Storage {
     await this.#writing
     await Promise.all([...this.#leaderships].map((l) => l.close()))
     await this.#watcher?.stop()
+    await this.#locks?.close()
     await this.#pool.end().catch(() => {})
   }
 

@@ -48,6 +48,13 @@ export interface Storage {
    * Only stores that can be shared have it.
    */
   lead?(changed: (leading: boolean) => void): Leadership
+  /**
+   * Runs `fn` while holding the lock `id` (an int32), which one process at a time holds of those
+   * sharing the store: a change made of several steps, some outside the store, is not interleaved
+   * with another daemon's. Waits a bounded time for it, then fails with `busy`. Only stores that
+   * can be shared have it (one process alone serialises its own changes).
+   */
+  locked?<T>(id: number, fn: () => Promise<T>): Promise<T>
   close(): Promise<void>
 }
 

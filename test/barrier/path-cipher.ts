@@ -55,3 +55,25 @@ t.test('an encoded key or directory decodes back to its logical path', async (t)
   const [first, second] = pc.encodeKey('a/b').split('/')
   t.throws(() => pc.decodePath(`${second}/${first}`), kind('integrity'), 'segments out of place fail')
 })
+
+t.test('lock ids are int32s, one per path, keyed', async (t) => {
+  const pc = new PathCipher(key)
+  const other = new PathCipher(Buffer.alloc(32, 8))
+  t.teardown(() => {
+    pc.dispose()
+    other.dispose()
+  })
+  const paths = Array.from({ length: 200 }, (_, i) => `logical/u/static-role/r${i}`)
+  const ids = paths.map((p) => pc.lockId(p))
+  t.ok(
+    ids.every((id) => Number.isInteger(id) && id >= -(2 ** 31) && id < 2 ** 31),
+    'each fits PostgreSQL int4',
+  )
+  t.same(
+    paths.map((p) => pc.lockId(p)),
+    ids,
+    'deterministic',
+  )
+  t.ok(new Set(ids).size >= 199, 'paths get their own')
+  t.ok(paths.filter((p, i) => other.lockId(p) === ids[i]).length <= 1, 'another key gives other ids')
+})

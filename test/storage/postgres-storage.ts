@@ -164,6 +164,64 @@ t.test('a change whose notification was lost is noticed by the change counter', 
   t.same(seen, [{ all: true }])
 })
 
+t.test(
+  'a named lock is held by one store at a time, waited for a bounded time, and freed with its connection',
+  async (t) => {
+    const url = await pg.createDatabase()
+    const db = url.slice(url.lastIndexOf('/') + 1)
+    const a = store(t, url)
+    const b = store(t, url, { ...fast, statement: 600 })
+    const order: string[] = []
+    let release!: () => void
+    const held = new Promise<void>((r) => (release = r))
+    const first = a.locked(7, async () => {
+      order.push('a in')
+      await held
+      order.push('a out')
+    })
+    await until('a holds it', () => order.length > 0)
+    const started = Date.now()
+    await t.rejects(
+      b.locked(7, async () => void order.push('b in')),
+      kind('busy', /another secretfs daemon/),
+    )
+    t.ok(Date.now() - started >= 600, 'b waited for it as long as a statement may take, then gave up')
+    t.equal(await b.locked(8, async () => 'other'), 'other', 'another lock is free meanwhile')
+    const second = b.locked(7, async () => void order.push('b in'))
+    await new Promise((r) => setTimeout(r, 150))
+    release()
+    await Promise.all([first, second])
+    t.same(order, ['a in', 'a out', 'b in'], 'b had it once a let it go')
+
+    // Callers in one store take turns too (the server's locks are per connection, which they share).
+    const turns: string[] = []
+    const step = (name: string) => async () => {
+      turns.push(`${name} in`)
+      await new Promise((r) => setTimeout(r, 30))
+      turns.push(`${name} out`)
+    }
+    await Promise.all([a.locked(9, step('x')), a.locked(9, step('y'))])
+    t.same(turns, ['x in', 'x out', 'y in', 'y out'])
+    await t.rejects(
+      a.locked(9, async () => {
+        throw new Error('what fn throws')
+      }),
+      /what fn throws/,
+      "what the caller's work throws is passed on as it is",
+    )
+
+    // A holder whose connection ends (a daemon killed) holds it no longer.
+    void a.locked(10, () => new Promise<void>(() => {}))
+    await new Promise((r) => setTimeout(r, 200))
+    const killed = await pg.query(
+      `SELECT count(pg_terminate_backend(pid)) FROM pg_locks JOIN pg_stat_activity USING (pid)
+     WHERE locktype = 'advisory' AND datname = '${db}' AND objid = 10`,
+    )
+    t.equal(killed, '1', "the connection holding a's lock was ended")
+    t.equal(await b.locked(10, async () => 'had'), 'had', 'b has it at once')
+  },
+)
+
 t.test('a stopped server fails calls clearly and at once; started again, all works as before', async (t) => {
   const url = await pg.createDatabase()
   const s = store(t, url)

@@ -41,9 +41,14 @@ export class DatabaseState {
     this.#pools.delete(name)
   }
 
-  /** Runs `fn` after every earlier call for `key` has finished: one rotation of a password at a time. */
+  /**
+   * Runs `fn` after every earlier call for `key` has finished, and while no other daemon sharing
+   * the store runs one for it: one rotation of a password at a time, so that the password stored is
+   * the one the database was last given.
+   */
   serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const run = (this.#locks.get(key) ?? Promise.resolve()).then(fn, fn)
+    const locked = () => this.storage.locked(key, fn)
+    const run = (this.#locks.get(key) ?? Promise.resolve()).then(locked, locked)
     const settled = run.catch(() => {})
     this.#locks.set(key, settled)
     void settled.then(() => this.#locks.get(key) === settled && this.#locks.delete(key))

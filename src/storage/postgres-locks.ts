@@ -1,0 +1,100 @@
+// Named locks among the daemons that share one PostgreSQL store (Storage.locked): session-level
+// advisory locks, all held on one connection of this daemon's own, so that however many are held
+// at once, the pool's connections stay free for the work done under them. The server gives a lock
+// to one session at a time and takes back a session's locks when its connection ends, so a daemon
+// killed while holding one holds it no longer. A session's advisory locks are its own to take
+// again, so callers in this daemon wait their turn here first, one per lock at a time.
+
+import pg from 'pg'
+import { busy } from '../errors.js'
+
+/** Between two tries of a lock another daemon holds. */
+const RETRY_MS = 50
+
+export class PostgresLocks {
+  readonly #config: pg.ClientConfig
+  readonly #space: number
+  /** How long to wait for a lock before giving up (ms). */
+  readonly #waitMs: number
+  /** Turns taken in this daemon, by lock: each settles when its holder is done. */
+  readonly #turns = new Map<number, Promise<unknown>>()
+  #client: Promise<pg.Client> | undefined
+  #closed = false
+
+  constructor(config: pg.ClientConfig, space: number, waitMs: number) {
+    this.#config = config
+    this.#space = space
+    this.#waitMs = waitMs
+  }
+
+  /** Runs `fn` while holding lock `id`; fails with `busy` after waiting #waitMs for it. */
+  locked<T>(id: number, fn: () => Promise<T>, busyMessage: string): Promise<T> {
+    const hold = () => this.#hold(id, fn, busyMessage)
+    const run = (this.#turns.get(id) ?? Promise.resolve()).then(hold, hold)
+    const settled = run.catch(() => {})
+    this.#turns.set(id, settled)
+    void settled.then(() => this.#turns.get(id) === settled && this.#turns.delete(id))
+    return run
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    const client = this.#client
+    this.#client = undefined
+    await client?.then((c) => c.end()).catch(() => {})
+  }
+
+  async #hold<T>(id: number, fn: () => Promise<T>, busyMessage: string): Promise<T> {
+    const deadline = Date.now() + this.#waitMs
+    for (;;) {
+      const { rows } = await this.#query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [
+        this.#space,
+        id,
+      ])
+      if (rows[0]!.got) break
+      if (Date.now() > deadline) throw busy(busyMessage)
+      await new Promise((r) => setTimeout(r, RETRY_MS))
+    }
+    try {
+      return await fn()
+    } finally {
+      // Should the unlock fail, the connection is ended, and the server lets the lock go with it.
+      await this.#query('SELECT pg_advisory_unlock($1, $2)', [this.#space, id]).catch(() => {})
+    }
+  }
+
+  /** A statement on the locks' connection; one that fails ends it (and every lock it held). */
+  async #query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    const client = await this.#connection()
+    try {
+      return await client.query<R>(text, values)
+    } catch (e) {
+      if (this.#client) void this.#drop()
+      throw e
+    }
+  }
+
+  #connection(): Promise<pg.Client> {
+    if (this.#closed) return Promise.reject(new Error('the PostgreSQL store is closed'))
+    this.#client ??= (async () => {
+      const client = new pg.Client(this.#config)
+      // A connection the server or the network ended: the next statement opens another.
+      client.on('error', () => void this.#drop())
+      try {
+        await client.connect()
+      } catch (e) {
+        this.#client = undefined
+        await client.end().catch(() => {})
+        throw e
+      }
+      return client
+    })()
+    return this.#client
+  }
+
+  async #drop(): Promise<void> {
+    const client = this.#client
+    this.#client = undefined
+    await client?.then((c) => c.end()).catch(() => {})
+  }
+}
