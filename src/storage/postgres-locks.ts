@@ -6,6 +6,7 @@
 // again, so callers in this daemon wait their turn here first, one per lock at a time.
 
 import pg from 'pg'
+import { Turns } from '../turns.js'
 import { busy } from '../errors.js'
 
 /** Between two tries of a lock another daemon holds. */
@@ -16,8 +17,8 @@ export class PostgresLocks {
   readonly #space: number
   /** How long to wait for a lock before giving up (ms). */
   readonly #waitMs: number
-  /** Turns taken in this daemon, by lock: each settles when its holder is done. */
-  readonly #turns = new Map<number, Promise<unknown>>()
+  /** This daemon's callers, by lock. */
+  readonly #turns = new Turns<number>()
   #client: Promise<pg.Client> | undefined
   #closed = false
 
@@ -29,12 +30,7 @@ export class PostgresLocks {
 
   /** Runs `fn` while holding lock `id`; fails with `busy` after waiting #waitMs for it. */
   locked<T>(id: number, fn: () => Promise<T>, busyMessage: string): Promise<T> {
-    const hold = () => this.#hold(id, fn, busyMessage)
-    const run = (this.#turns.get(id) ?? Promise.resolve()).then(hold, hold)
-    const settled = run.catch(() => {})
-    this.#turns.set(id, settled)
-    void settled.then(() => this.#turns.get(id) === settled && this.#turns.delete(id))
-    return run
+    return this.#turns.take(id, () => this.#hold(id, fn, busyMessage))
   }
 
   async close(): Promise<void> {

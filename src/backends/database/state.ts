@@ -2,6 +2,7 @@
 // config/NAME, built from the configuration as it is now and ended when it changes or the backend
 // is closed.
 
+import { Turns } from '../../turns.js'
 import { notFound } from '../../errors.js'
 import type { StorageView } from '../../barrier/barrier.js'
 import type { JsonEntry } from '../framework/json-entry.js'
@@ -12,7 +13,7 @@ export class DatabaseState {
   readonly storage: StorageView
   readonly timeouts: PgTimeouts
   readonly #pools = new Map<string, { modified: number; db: Database }>()
-  readonly #locks = new Map<string, Promise<unknown>>()
+  readonly #turns = new Turns<string>()
 
   constructor(storage: StorageView, timeouts: PgTimeouts) {
     this.storage = storage
@@ -47,12 +48,7 @@ export class DatabaseState {
    * the one the database was last given.
    */
   serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const locked = () => this.storage.locked(key, fn)
-    const run = (this.#locks.get(key) ?? Promise.resolve()).then(locked, locked)
-    const settled = run.catch(() => {})
-    this.#locks.set(key, settled)
-    void settled.then(() => this.#locks.get(key) === settled && this.#locks.delete(key))
-    return run
+    return this.#turns.take(key, () => this.storage.locked(key, fn))
   }
 
   /** Ends every pool: each is made anew from its configuration at its next use. */
