@@ -12,10 +12,14 @@
 // One replaced from elsewhere is what `mv new f` makes: the name gets a new inode, and programs
 // holding the old one keep what they read. A seal drops every name and every cached content.
 //
-// It also knows which inodes' content the kernel may hold and is current (`current`): an open of
-// one can be answered without reading the secret, which is read only if the kernel asks.
+// It also knows which inodes' content the kernel may hold and is current (`current`), and a keyed
+// digest of that content: an open of one can be answered without reading the secret, which is read
+// only if the kernel asks; and should the secret be replaced or deleted while such a handle is open,
+// what the kernel still holds of it can be taken back and checked against the digest (`holds`).
 
+import sodium from 'sodium-native'
 import type { CoreChange } from '../core/core-change.js'
+import { SecureKey } from '../crypto/secure-key.js'
 import type { FuseLowLevel, Session } from '../native/fuse-lowlevel.js'
 import type { InodeTable } from './inode-table.js'
 
@@ -27,8 +31,11 @@ export const CACHE_TIMEOUT = 1
  */
 export const STABLE_CACHE_TIMEOUT = 10
 
-/** The largest content put in the page cache at a write (a copy is made for the kernel). */
-const MAX_STORED = 1 << 20
+/**
+ * The largest content put in the page cache at a write (a copy is made for the kernel), or taken
+ * back from it for the holders of a secret replaced or deleted.
+ */
+export const MAX_STORED = 1 << 20
 
 export class KernelCache {
   readonly #fuse: FuseLowLevel
@@ -36,8 +43,12 @@ export class KernelCache {
   readonly #inodes: InodeTable
   /** Inodes whose cached content is being dropped: an open meanwhile must not keep it. */
   readonly #pending = new Map<number, number>()
-  /** Inodes of stored secrets whose content the kernel may cache, unchanged since. */
-  readonly #current = new Set<number>()
+  /**
+   * Inodes of stored secrets whose content the kernel may cache, unchanged since, with a digest
+   * of that content where it is small enough to be taken back (MAX_STORED).
+   */
+  readonly #current = new Map<number, Buffer | undefined>()
+  readonly #digestKey = SecureKey.random(32)
 
   constructor(fuse: FuseLowLevel, session: Session, inodes: InodeTable) {
     this.#fuse = fuse
@@ -50,9 +61,12 @@ export class KernelCache {
     return this.#pending.has(ino)
   }
 
-  /** `ino` was opened as a stored secret whose content the kernel may keep. */
-  opened(ino: number, cached: boolean): void {
-    if (cached && !this.stale(ino)) this.#current.add(ino)
+  /**
+   * `ino` was opened; `cached`: as a stored secret whose content the kernel may keep, `content`
+   * (given when small enough to be taken back, see `holds`).
+   */
+  opened(ino: number, cached: boolean, content?: Uint8Array): void {
+    if (cached && !this.stale(ino)) this.#current.set(ino, content && this.#digest(content))
     else this.#current.delete(ino)
   }
 
@@ -64,6 +78,27 @@ export class KernelCache {
   /** Whether what the kernel may cache of `ino` is the stored secret as it is now. */
   current(ino: number): boolean {
     return this.#current.has(ino) && !this.stale(ino)
+  }
+
+  /** The digest of what the kernel caches of `ino`, while current. */
+  digest(ino: number): Buffer | undefined {
+    return this.current(ino) ? this.#current.get(ino) : undefined
+  }
+
+  /** Whether `content` is the content whose digest is `digest`. */
+  holds(digest: Buffer, content: Uint8Array): boolean {
+    return sodium.sodium_memcmp(digest, this.#digest(content))
+  }
+
+  dispose(): void {
+    this.#current.clear()
+    this.#digestKey.dispose()
+  }
+
+  #digest(content: Uint8Array): Buffer {
+    const out = Buffer.alloc(16)
+    sodium.crypto_generichash_batch(out, [content], this.#digestKey.bytes)
+    return out
   }
 
   /** Drops what `change` made stale; resolves when the kernel has been told. */
@@ -132,6 +167,7 @@ export class KernelCache {
       content && content.length > 0 && content.length <= MAX_STORED
         ? Buffer.from(content.buffer, content.byteOffset, content.length)
         : undefined
+    const digest = stored && this.#digest(stored)
     return new Promise((resolve) =>
       this.#fuse.invalidate(
         this.#session,
@@ -143,7 +179,7 @@ export class KernelCache {
           else {
             this.#pending.delete(ino)
             // The last change to it put its content in the cache.
-            if (stored && result === 0) this.#current.add(ino)
+            if (digest && result === 0) this.#current.set(ino, digest)
           }
           resolve()
         },

@@ -6,7 +6,9 @@
 // generic mount from its creation) and a stored secret's content in its page cache (keep_cache);
 // kernel-cache.ts drops what each change makes stale. An open of a secret the kernel has cached,
 // unchanged, is answered without reading it (a lazy handle), and it is read only if the kernel
-// asks. Generated content is direct_io: each open makes it once, and nothing of it is cached.
+// asks; should another process replace or delete the secret meanwhile, what the kernel holds of it
+// is taken back for the handle. Generated content is direct_io: each open makes it once, and
+// nothing of it is cached.
 
 import type { Stat } from 'fuse-native'
 import { constants } from 'node:os'
@@ -25,7 +27,7 @@ import type { Logger } from '../log.js'
 import { staleName } from './errno.js'
 import { drainedMount, type FsMount } from './fuse-mount.js'
 import { InodeTable, ROOT_INO } from './inode-table.js'
-import { CACHE_TIMEOUT, KernelCache, STABLE_CACHE_TIMEOUT } from './kernel-cache.js'
+import { CACHE_TIMEOUT, KernelCache, MAX_STORED, STABLE_CACHE_TIMEOUT } from './kernel-cache.js'
 import type { SecretFs } from './secret-fs.js'
 
 const S_IFDIR = 0o040000
@@ -71,6 +73,8 @@ interface LazyHandle {
   fd?: Promise<number>
   close: () => void
   sealed?: boolean
+  /** The digest of what the kernel held when it was opened (KernelCache.digest). */
+  digest?: Buffer
 }
 
 /** A handle number as the addon carries it: the lowest bit is the addon's. */
@@ -105,6 +109,7 @@ export async function mountLowLevel(
     ended = true
     stopFollowing()
     if (session) fuse.unmount(session)
+    cache?.dispose()
     return true
   }
 
@@ -158,6 +163,43 @@ export async function mountLowLevel(
     if (path === undefined || inodes.find(path) !== l.ino) throw staleName()
     return (l.fd = fs.open(path, O_RDONLY))
   }
+  /**
+   * Before the secret at `path` (a logical path; with `under`, everything beneath it too) is
+   * known replaced or deleted by another process: each lazy handle on it not yet read gets what
+   * the kernel still holds of the secret it opened, taken back and checked against its digest, so
+   * that it goes on reading that. If the kernel no longer has all of it, its reads fail (ESTALE).
+   */
+  const keepLazy = (path: string, under: boolean) => {
+    const at = '/' + path
+    const byIno = new Map<number, { path: string; digest: Buffer; handles: LazyHandle[] }>()
+    for (const l of lazy.values()) {
+      if (l.fd || l.sealed || !l.digest) continue
+      const p = inodes.path(l.ino)
+      if (p === undefined || (p !== at && !(under && p.startsWith(at + '/')))) continue
+      const group = byIno.get(l.ino) ?? { path: p, digest: l.digest, handles: [] }
+      group.handles.push(l)
+      byIno.set(l.ino, group)
+    }
+    for (const [ino, group] of byIno) {
+      const content = new Promise<Buffer>((resolve, reject) =>
+        fuse.retrieve(session!, ino, MAX_STORED, (result, data) => {
+          if (result === 0 && data && cache!.holds(group.digest, data)) return resolve(data)
+          data?.fill(0)
+          reject(staleName())
+        }),
+      )
+      for (const l of group.handles) {
+        l.fd = content.then((data) => fs.keep(group.path, Buffer.from(data)))
+        // Awaited by a read, if one comes; a failure nobody reads is no error.
+        l.fd.catch(() => {})
+      }
+      void content.then(
+        (data) => data.fill(0),
+        () => {},
+      )
+    }
+  }
+
   /** An entry the kernel did not get (the request was interrupted) is no lookup it holds. */
   const answered = (result: number, e: Entry) => {
     if (result !== 0) inodes.forget(e.ino, 1)
@@ -245,7 +287,7 @@ export async function mountLowLevel(
           () => fs.reserveHandle(),
           (close) => {
             const h = nextLazy++
-            lazy.set(h, { ino, close })
+            lazy.set(h, { ino, close, digest: cache?.digest(ino) })
             if (fuse.replyOpen(req, { fh: fhOf(h), readOnly: true, keepCache: true }) === 0) return
             lazy.delete(h)
             close()
@@ -256,7 +298,12 @@ export async function mountLowLevel(
         () => fs.open(pathOf(ino), flags),
         (fd) => {
           const cached = fs.cacheable(fd) && !cache?.stale(ino)
-          cache?.opened(ino, cached)
+          // What the kernel will hold, for its digest (KernelCache.holds).
+          const size = cached ? fs.handleAttributes(fd).size : Infinity
+          const content = size <= MAX_STORED ? Buffer.allocUnsafe(size) : undefined
+          if (content) fs.read(fd, content, size, 0)
+          cache?.opened(ino, cached, content)
+          content?.fill(0)
           const reply = { fh: fhOf(fd), readOnly: !fs.writable(fd), directIo: !cached, keepCache: cached }
           if (fuse.replyOpen(req, reply) !== 0) letGo(fd)
         },
@@ -363,6 +410,10 @@ export async function mountLowLevel(
   cache = kernelCache
   stopFollowing = fs.onChange((change, here) => {
     if (change.kind === 'sealed') for (const l of lazy.values()) l.sealed = true
+    if (!here && lazy.size > 0) {
+      if (change.kind === 'written') keepLazy(change.path, false)
+      if (change.kind === 'removed' || change.kind === 'changed') keepLazy(change.path, true)
+    }
     return kernelCache.follow(change, here)
   })
   return drainedMount(mountpoint, fs, () => void end())

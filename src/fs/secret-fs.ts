@@ -266,6 +266,23 @@ export class SecretFs {
     return { fd: this.#attach(new FileHandle(file, { writable: true })), stable: dir.newFilesCacheable === true }
   }
 
+  /**
+   * A read-only handle on `content` (taken over, zeroed when done): what the kernel held cached of
+   * the secret at `path` when another process replaced or deleted it, for the programs that had
+   * it open, which keep reading what they opened, as with every other handle.
+   */
+  keep(path: string, content: Buffer): number {
+    const now = new Date()
+    const file = new OpenFile(parseFsPath(path).logical, content, this.#budget, {
+      shared: false,
+      readOnly: true,
+      created: now,
+      modified: now,
+    })
+    file.orphaned = true
+    return this.#attach(new FileHandle(file, { writable: false }))
+  }
+
   /** Reads up to `len` bytes at `pos` of the handle `fd` into `buf`; returns how many. */
   read(fd: number, buf: Buffer, len: number, pos: number): number {
     return this.#handle(fd).file.read(buf, len, pos)

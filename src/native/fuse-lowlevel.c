@@ -14,6 +14,7 @@
 #include <node_api.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -76,6 +77,16 @@ struct session {
   bool destroy_pending;
   char *mountpoint;
   struct invalidator *inv;
+  /** Retrievals asked of the kernel and not yet answered (see js_retrieve). */
+  struct retrieval *retrievals;
+  uint64_t next_retrieval;
+};
+
+/** A retrieval of an inode's cached content: JS's callback, called once with what came back. */
+struct retrieval {
+  struct retrieval *next;
+  uint64_t id;
+  napi_ref callback;
 };
 
 /** One kernel request, answered once. JS holds it as an external; GC answers one never answered. */
@@ -99,6 +110,12 @@ static void session_unref(struct session *s) {
   s->refs--;
   if (s->poll_closed && s->refs == 0) session_free(s);
 }
+
+/**
+ * Ends the retrieval `id`, if it is still waited for: its callback gets (result, content) with
+ * content a Buffer, or undefined when result is an error.
+ */
+static void retrieval_done(struct session *s, uint64_t id, int result, const struct fuse_bufvec *content);
 
 // ---- helpers ----
 
@@ -404,6 +421,16 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
   op_refuse(req);
 }
 
+/** The kernel's answer to a retrieval: the cached content of the inode, as far as it had it. */
+static void op_retrieve_reply(fuse_req_t req, void *cookie, fuse_ino_t ino, off_t offset, struct fuse_bufvec *bufv) {
+  (void)ino, (void)offset;
+  fuse_reply_none(req);
+  retrieval_done(current, (uint64_t)(uintptr_t)cookie, 0, bufv);
+  // The receive buffer held plaintext: from here it lives only in what JS keeps.
+  for (size_t i = bufv->idx; i < bufv->count; i++)
+    if (!(bufv->buf[i].flags & FUSE_BUF_IS_FD) && bufv->buf[i].mem) memset(bufv->buf[i].mem, 0, bufv->buf[i].size);
+}
+
 static const struct fuse_lowlevel_ops OPS = {
     .init = op_init,
     .lookup = op_lookup,
@@ -430,6 +457,7 @@ static const struct fuse_lowlevel_ops OPS = {
     .symlink = op_symlink,
     .link = op_link,
     .mknod = op_mknod,
+    .retrieve_reply = op_retrieve_reply,
 };
 
 // ---- the loop ----
@@ -561,6 +589,7 @@ static struct session *session_of(napi_env env, napi_value v) {
 }
 
 static void invalidator_stop(struct session *s);
+static void retrievals_end(struct session *s);
 
 /** unmount(session): stops polling, unmounts (if still mounted) and frees the session. */
 static napi_value js_unmount(napi_env env, napi_callback_info info) {
@@ -571,6 +600,7 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   if (!s || s->closed) return undefined(env);
   s->closed = true;
   session_stop_polling(s);
+  retrievals_end(s);
   // The poll goes before the descriptor it watches.
   uv_close((uv_handle_t *)&s->poll, on_poll_closed);
   fuse_session_unmount(s->se);
@@ -802,6 +832,9 @@ struct inval {
   /** The inode's new content, put in its page cache once the old is dropped (a plaintext copy, zeroed when done). */
   unsigned char *data;
   size_t size;
+  /** A retrieval of this many bytes of the inode's cached content (its id), instead of the above. */
+  uint64_t retrieval;
+  size_t retrieve_size;
   int result;
   napi_ref callback;
 };
@@ -838,6 +871,9 @@ static void *invalidator_main(void *arg) {
     pthread_mutex_unlock(&inv->mu);
     // The libfuse session is destroyed only after this thread has ended (see js_unmount).
     if (stopping) iv->result = -ENOTCONN;
+    else if (iv->retrieval)
+      iv->result =
+          fuse_lowlevel_notify_retrieve(s->se, iv->ino, iv->retrieve_size, 0, (void *)(uintptr_t)iv->retrieval);
     else if (iv->name) iv->result = fuse_lowlevel_notify_inval_entry(s->se, iv->ino, iv->name, strlen(iv->name));
     else {
       iv->result = fuse_lowlevel_notify_inval_inode(s->se, iv->ino, 0, 0);
@@ -902,6 +938,12 @@ static void on_wake(uv_async_t *h) {
   while (ordered) {
     struct inval *iv = ordered;
     ordered = iv->next;
+    if (iv->retrieval) {
+      // Asked: the kernel's answer comes as a request (op_retrieve_reply). Refused: none will.
+      if (iv->result != 0) retrieval_done(s, iv->retrieval, iv->result, NULL);
+      inval_free(iv);
+      continue;
+    }
     napi_value fn, recv, arg, result;
     if (napi_get_reference_value(env, iv->callback, &fn) == napi_ok && fn) {
       napi_get_undefined(env, &recv);
@@ -1027,6 +1069,97 @@ static napi_value js_invalidate(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+static void retrieval_done(struct session *s, uint64_t id, int result, const struct fuse_bufvec *content) {
+  struct retrieval **at = &s->retrievals;
+  while (*at && (*at)->id != id) at = &(*at)->next;
+  struct retrieval *rv = *at;
+  if (!rv) return;
+  *at = rv->next;
+  napi_env env = s->env;
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_value argv[2], fn, resource, out;
+  napi_create_int32(env, result, &argv[0]);
+  napi_get_undefined(env, &argv[1]);
+  if (result == 0 && content) {
+    size_t size = fuse_buf_size(content);
+    void *data = NULL;
+    if (napi_create_buffer(env, size, &data, &argv[1]) == napi_ok && size > 0) {
+      struct fuse_bufvec dst = FUSE_BUFVEC_INIT(size);
+      dst.buf[0].mem = data;
+      fuse_buf_copy(&dst, (struct fuse_bufvec *)content, 0);
+    }
+  }
+  napi_get_reference_value(env, s->self, &resource);
+  if (napi_get_reference_value(env, rv->callback, &fn) == napi_ok && fn)
+    napi_make_callback(env, s->async, resource, fn, 2, argv, &out);
+  napi_delete_reference(env, rv->callback);
+  free(rv);
+  napi_close_handle_scope(env, hs);
+}
+
+/** Ends every retrieval still waited for: after an unmount no answer comes. */
+static void retrievals_end(struct session *s) {
+  while (s->retrievals) retrieval_done(s, s->retrievals->id, -ENOTCONN, NULL);
+}
+
+/**
+ * retrieve(session, ino, size, callback(result, content?)): asks the kernel for up to `size`
+ * bytes of what its page cache holds of `ino` from offset 0 (through the invalidation thread, in
+ * order with the invalidations). The kernel answers with the pages it has, up to the first it does
+ * not (and at most its max_write); `result` is negative when it could not be asked (an inode the
+ * kernel no longer has, an unmount).
+ */
+static napi_value js_retrieve(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) {
+    napi_throw_type_error(env, NULL, "retrieve(session, ino, size, callback)");
+    return NULL;
+  }
+  struct session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  if (s->closed) {
+    napi_value recv, args[2], result;
+    napi_get_undefined(env, &recv);
+    napi_create_int32(env, -ENOTCONN, &args[0]);
+    napi_get_undefined(env, &args[1]);
+    napi_call_function(env, recv, argv[3], 2, args, &result);
+    return undefined(env);
+  }
+  if (!s->inv && !invalidator_start(env, s)) {
+    napi_throw_error(env, "EAGAIN", "the invalidation thread could not be started");
+    return NULL;
+  }
+  struct inval *iv = calloc(1, sizeof *iv);
+  struct retrieval *rv = calloc(1, sizeof *rv);
+  if (!iv || !rv) {
+    free(iv);
+    free(rv);
+    napi_throw_error(env, "ENOMEM", "out of memory");
+    return NULL;
+  }
+  double ino = 0, size = 0;
+  napi_get_value_double(env, argv[1], &ino);
+  napi_get_value_double(env, argv[2], &size);
+  rv->id = ++s->next_retrieval;
+  napi_create_reference(env, argv[3], 1, &rv->callback);
+  rv->next = s->retrievals;
+  s->retrievals = rv;
+  iv->ino = (fuse_ino_t)ino;
+  iv->retrieval = rv->id;
+  iv->retrieve_size = (size_t)size;
+  struct invalidator *inv = s->inv;
+  pthread_mutex_lock(&inv->mu);
+  if (inv->tail) inv->tail->next = iv;
+  else inv->head = iv;
+  inv->tail = iv;
+  pthread_cond_signal(&inv->cv);
+  pthread_mutex_unlock(&inv->mu);
+  return undefined(env);
+}
+
 /** The caller of a request: {uid, gid, pid}. */
 static napi_value js_context(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1056,6 +1189,7 @@ NAPI_MODULE_INIT() {
       {"replyWrite", NULL, js_reply_write, NULL, NULL, NULL, napi_default, NULL},
       {"replyDirents", NULL, js_reply_dirents, NULL, NULL, NULL, napi_default, NULL},
       {"invalidate", NULL, js_invalidate, NULL, NULL, NULL, napi_default, NULL},
+      {"retrieve", NULL, js_retrieve, NULL, NULL, NULL, napi_default, NULL},
       {"context", NULL, js_context, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -118,6 +118,13 @@ export interface FuseLowLevel {
     done: (result: number) => void,
     content?: Buffer,
   ): void
+  /**
+   * Asks the kernel for what its page cache holds of `ino`, from offset 0 and up to `size` bytes
+   * (and its max_write), in order with the invalidations: `done` gets the pages it had, up to the
+   * first it did not, or a negative errno (an inode it no longer has; -ENOTCONN after an unmount).
+   * A page being read in at that moment may come back unfilled: check what comes back.
+   */
+  retrieve(session: Session, ino: number, size: number, done: (result: number, content?: Buffer) => void): void
   /** Who made the request. */
   context(req: Request): { uid: number; gid: number; pid: number } | undefined
 }

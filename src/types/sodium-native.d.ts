@@ -6,6 +6,8 @@ declare module 'sodium-native' {
     sodium_memzero(buf: Buf): void
     sodium_pad(buf: Buf, unpaddedLength: number, blockSize: number): number
     sodium_unpad(buf: Buf, paddedLength: number, blockSize: number): number
+    /** Compares in constant time; true when equal. */
+    sodium_memcmp(a: Buf, b: Buf): boolean
     randombytes_buf(buf: Buf): void
     crypto_generichash_batch(out: Buf, inputs: Buf[], key?: Buf): void
     crypto_kdf_derive_from_key(subkey: Buf, subkeyId: number, ctx: Buf, key: Buf): void

@@ -4,6 +4,7 @@
 // is what `mv new f` makes (a descriptor open on the old one keeps it); a seal leaves nothing of
 // any secret in the kernel; a revoked lease's file is gone at once.
 import fs from 'node:fs/promises'
+import { constants } from 'node:os'
 import path from 'node:path'
 import t from 'tap'
 import type { BackendFactory } from '../../src/backends/backend.js'
@@ -192,6 +193,54 @@ t.test('replaced through the API: the next stat and cat see it; an open descript
   t.equal(before, 'old value')
   t.equal(after, 'old value', 'as after `mv new f`')
 })
+
+t.test(
+  'replaced or deleted elsewhere, then evicted from the page cache: an open descriptor keeps the old',
+  async (t) => {
+    if (process.getuid?.() !== 0) return t.pass('skipped: dropping the page cache needs root')
+    /** Evicts every clean page of every file, as memory pressure would. */
+    const evict = async () => {
+      await core.changesApplied()
+      await fs.writeFile('/proc/sys/vm/drop_caches', '1')
+    }
+    const changes: [string, (file: string) => Promise<unknown>][] = [
+      ['replaced through the API', (file) => apiWrite(`secret/${file}`, 'new, longer value')],
+      ['deleted through the API', (file) => core.delete(`secret/${file}`)],
+      ['removed through the mount', (file) => root(`rm secret/${file}`)],
+    ]
+    for (const [i, [what, change]] of changes.entries()) {
+      const file = `evicted-${i}`
+      await apiWrite(`secret/${file}`, 'old value')
+      t.equal((await root(`cat secret/${file}`)).stdout, 'old value', 'cached')
+      const reads = await coreReads(async () => {
+        const [before, after] = await readAcross(`secret/${file}`, async () => {
+          await change(file)
+          await evict()
+        })
+        t.equal(before, 'old value', `${what}: read before`)
+        t.equal(after, 'old value', `${what}: and after its pages were evicted`)
+      })
+      t.equal(reads, 0, `${what}: nothing read from the store`)
+    }
+
+    // Evicted before the change: nothing of it is left to keep, and a read says so.
+    await apiWrite('secret/gone-first', 'old value')
+    t.equal((await root('cat secret/gone-first')).stdout, 'old value')
+    const held = await fs.open(path.join(mnt, 'secret/gone-first'), 'r')
+    try {
+      await evict()
+      await apiWrite('secret/gone-first', 'new value')
+      await core.changesApplied()
+      const failed = await held.read(Buffer.alloc(64), 0, 64, 0).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => e,
+      )
+      t.equal(failed?.errno, -constants.errno.ESTALE, 'a read fails (ESTALE): never the new value, nor nothing')
+    } finally {
+      await held.close()
+    }
+  },
+)
 
 t.test('deleted, moved or unmounted through the API: gone at once from the cached names', async (t) => {
   await apiWrite('secret/d/a', '1')
