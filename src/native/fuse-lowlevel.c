@@ -996,6 +996,33 @@ static void invalidator_stop(struct session *s) {
   pthread_mutex_unlock(&inv->mu);
 }
 
+/** Calls `callback` at once with -ENOTCONN: after an unmount nothing of the mount is cached. */
+static void call_not_connected(napi_env env, napi_value callback) {
+  napi_value recv, args[2], result;
+  napi_get_undefined(env, &recv);
+  napi_create_int32(env, -ENOTCONN, &args[0]);
+  napi_get_undefined(env, &args[1]);
+  napi_call_function(env, recv, callback, 2, args, &result);
+}
+
+/** Starts the session's invalidation thread if it has none; false (a JS error thrown) if it cannot. */
+static bool invalidator_ready(napi_env env, struct session *s) {
+  if (s->inv || invalidator_start(env, s)) return true;
+  napi_throw_error(env, "EAGAIN", "the invalidation thread could not be started");
+  return false;
+}
+
+/** Queues `iv` for the invalidation thread, after those asked before it. */
+static void invalidator_push(struct session *s, struct inval *iv) {
+  struct invalidator *inv = s->inv;
+  pthread_mutex_lock(&inv->mu);
+  if (inv->tail) inv->tail->next = iv;
+  else inv->head = iv;
+  inv->tail = iv;
+  pthread_cond_signal(&inv->cv);
+  pthread_mutex_unlock(&inv->mu);
+}
+
 /**
  * invalidate(session, ino, name | undefined, callback(result), content?): an entry of a
  * directory, or an inode's attributes and data, dropped from the kernel's caches; with `content`
@@ -1014,16 +1041,10 @@ static napi_value js_invalidate(napi_env env, napi_callback_info info) {
   struct session *s = session_of(env, argv[0]);
   if (!s) return NULL;
   if (s->closed) {
-    napi_value recv, arg, result;
-    napi_get_undefined(env, &recv);
-    napi_create_int32(env, -ENOTCONN, &arg);
-    napi_call_function(env, recv, argv[3], 1, &arg, &result);
+    call_not_connected(env, argv[3]);
     return undefined(env);
   }
-  if (!s->inv && !invalidator_start(env, s)) {
-    napi_throw_error(env, "EAGAIN", "the invalidation thread could not be started");
-    return NULL;
-  }
+  if (!invalidator_ready(env, s)) return NULL;
   struct inval *iv = calloc(1, sizeof *iv);
   if (!iv) {
     napi_throw_error(env, "ENOMEM", "out of memory");
@@ -1059,13 +1080,7 @@ static napi_value js_invalidate(napi_env env, napi_callback_info info) {
     }
   }
   napi_create_reference(env, argv[3], 1, &iv->callback);
-  struct invalidator *inv = s->inv;
-  pthread_mutex_lock(&inv->mu);
-  if (inv->tail) inv->tail->next = iv;
-  else inv->head = iv;
-  inv->tail = iv;
-  pthread_cond_signal(&inv->cv);
-  pthread_mutex_unlock(&inv->mu);
+  invalidator_push(s, iv);
   return undefined(env);
 }
 
@@ -1121,17 +1136,10 @@ static napi_value js_retrieve(napi_env env, napi_callback_info info) {
   struct session *s = session_of(env, argv[0]);
   if (!s) return NULL;
   if (s->closed) {
-    napi_value recv, args[2], result;
-    napi_get_undefined(env, &recv);
-    napi_create_int32(env, -ENOTCONN, &args[0]);
-    napi_get_undefined(env, &args[1]);
-    napi_call_function(env, recv, argv[3], 2, args, &result);
+    call_not_connected(env, argv[3]);
     return undefined(env);
   }
-  if (!s->inv && !invalidator_start(env, s)) {
-    napi_throw_error(env, "EAGAIN", "the invalidation thread could not be started");
-    return NULL;
-  }
+  if (!invalidator_ready(env, s)) return NULL;
   struct inval *iv = calloc(1, sizeof *iv);
   struct retrieval *rv = calloc(1, sizeof *rv);
   if (!iv || !rv) {
@@ -1150,13 +1158,7 @@ static napi_value js_retrieve(napi_env env, napi_callback_info info) {
   iv->ino = (fuse_ino_t)ino;
   iv->retrieval = rv->id;
   iv->retrieve_size = (size_t)size;
-  struct invalidator *inv = s->inv;
-  pthread_mutex_lock(&inv->mu);
-  if (inv->tail) inv->tail->next = iv;
-  else inv->head = iv;
-  inv->tail = iv;
-  pthread_cond_signal(&inv->cv);
-  pthread_mutex_unlock(&inv->mu);
+  invalidator_push(s, iv);
   return undefined(env);
 }
 
