@@ -2,7 +2,8 @@
 // throws is EIO for the caller (and the daemon lives on), a read-only handle's close never wakes
 // JS for a FLUSH and its RELEASE is answered before JS hears of it, READDIRPLUS gives `ls -l` its
 // attributes with no LOOKUP per name, a read interrupted by a signal is answered EINTR at once,
-// and the kernel never forgets more lookups than it was given.
+// the kernel gives back what its page cache holds of a file (retrieve), and the kernel never
+// forgets more lookups than it was given.
 import t from 'tap'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -36,6 +37,8 @@ const FILES = new Map([
   ['slow', 4],
 ])
 const SLOW = 4
+/** Opened with the page cache kept. */
+const CACHED = 3
 const attrOf = (ino: number) => (ino === 1 ? attr(1, 0o040700) : attr(ino, 0o100400, CONTENT.length))
 const entry = (ino: number): Entry => ({ ino, attr: attrOf(ino), attrTimeout: 5, entryTimeout: 5 })
 
@@ -60,7 +63,8 @@ t.test('a tiny filesystem on the binding', async (t) => {
     open(req, ino) {
       calls.push(`open ${ino}`)
       // Answered later, as a handler that awaits the store would.
-      setImmediate(() => fuse.replyOpen(req, { fh: 10, readOnly: true, directIo: true }))
+      const cached = ino === CACHED
+      setImmediate(() => fuse.replyOpen(req, { fh: 10, readOnly: true, directIo: !cached, keepCache: cached }))
     },
     read(req, ino, size, off) {
       // Not answered until the test says: a reader sent a signal is answered EINTR by the binding.
@@ -119,6 +123,15 @@ t.test('a tiny filesystem on the binding', async (t) => {
     'ls -l needs no LOOKUP: READDIRPLUS carried the attributes',
   )
 
+  const retrieve = (ino: number) =>
+    new Promise<[number, string | undefined]>((resolve) =>
+      fuse.retrieve(session, ino, 1 << 20, (result, content) => resolve([result, content?.toString()])),
+    )
+  t.equal((await sh(`cat '${mnt}/other'`)).stdout, CONTENT.toString())
+  t.same(await retrieve(CACHED), [0, CONTENT.toString()], 'retrieve gives back what the page cache holds')
+  t.same(await retrieve(2), [0, ''], 'and nothing of a file read past it (direct_io)')
+  t.equal((await retrieve(999))[0], -2, 'an inode the kernel does not have is ENOENT')
+
   const interrupted = await sh(`timeout -s INT 0.5 cat '${mnt}/slow'`)
   t.notOk(interrupted.timedOut, 'cat did not hang on the unanswered read')
   t.equal(interrupted.code, 124, 'it was stopped by its signal: the INTERRUPT was answered EINTR')
@@ -128,6 +141,7 @@ t.test('a tiny filesystem on the binding', async (t) => {
   fuse.unmount(session)
   mounted = false
   t.notOk(await isMounted(mnt), 'unmounted')
+  t.same(await retrieve(CACHED), [-107, undefined], 'after an unmount, a retrieve is ENOTCONN at once')
   // Forgetting is up to the kernel: at unmount it drops what it held, and may not send FORGET first.
   t.ok(
     [...lookups.values()].every((n) => n >= 0),
