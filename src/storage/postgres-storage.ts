@@ -237,16 +237,28 @@ export class PostgresStorage implements Storage {
   async #commit(ops: StorageOp[]): Promise<void> {
     const { keys, prefixes } = changedBy(ops)
     const payload = noticePayload(this.#origin, keys, prefixes)
+    const writes = statements(ops)
+    // The counter is bumped and the notice sent with the writes: all or nothing.
+    const notify = (at: number) =>
+      `c AS (UPDATE ${META} SET changes = changes + 1 RETURNING changes)
+       SELECT pg_notify($${at}, jsonb_set($${at + 1}::jsonb, '{change}', to_jsonb(c.changes))::text) FROM c`
     await this.#withClient(async (client) => {
+      const only = writes.length === 1 ? writes[0]! : undefined
+      if (only) {
+        // One statement is one transaction, in one round trip: the write runs as a CTE beside the
+        // notice (a single run of puts or of deletes, so its order within the statement is moot).
+        const values = only.values ?? []
+        await client.query(`WITH w AS (${only.text} RETURNING 1), ${notify(values.length + 1)}`, [
+          ...values,
+          CHANNEL,
+          payload,
+        ])
+        return
+      }
       await client.query('BEGIN')
       try {
-        for (const s of statements(ops)) await client.query(s.text, s.values)
-        // The counter is bumped and the notice sent in the same transaction: both or neither.
-        await client.query(
-          `WITH c AS (UPDATE ${META} SET changes = changes + 1 RETURNING changes)
-           SELECT pg_notify($1, jsonb_set($2::jsonb, '{change}', to_jsonb(c.changes))::text) FROM c`,
-          [CHANNEL, payload],
-        )
+        for (const s of writes) await client.query(s.text, s.values)
+        await client.query(`WITH ${notify(1)}`, [CHANNEL, payload])
         await client.query('COMMIT')
       } catch (e) {
         await client.query('ROLLBACK').catch(() => {})
