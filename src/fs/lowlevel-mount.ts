@@ -299,11 +299,7 @@ export async function mountLowLevel(
         (fd) => {
           const cached = fs.cacheable(fd) && !cache?.stale(ino)
           // What the kernel will hold, for its digest (KernelCache.holds).
-          const size = cached ? fs.handleAttributes(fd).size : Infinity
-          const content = size <= MAX_STORED ? Buffer.allocUnsafe(size) : undefined
-          if (content) fs.read(fd, content, size, 0)
-          cache?.opened(ino, cached, content)
-          content?.fill(0)
+          fs.withContent(fd, (c) => cache?.opened(ino, cached, cached && c.length <= MAX_STORED ? c : undefined))
           const reply = { fh: fhOf(fd), readOnly: !fs.writable(fd), directIo: !cached, keepCache: cached }
           if (fuse.replyOpen(req, reply) !== 0) letGo(fd)
         },

@@ -91,6 +91,12 @@ export class OpenFile {
     return this.#version !== this.#committed
   }
 
+  /** The content as it is now: a view to read at once, never to keep. */
+  view(): Buffer {
+    this.#alive()
+    return this.#buffer.subarray(0, this.#length)
+  }
+
   read(target: Buffer, length: number, position: number): number {
     this.#alive()
     if (position >= this.#length) return 0

@@ -283,6 +283,11 @@ export class SecretFs {
     return this.#attach(new FileHandle(file, { writable: false }))
   }
 
+  /** `f` of the content the handle `fd` reads now: a view of it, not to be kept past `f`. */
+  withContent<T>(fd: number, f: (content: Buffer) => T): T {
+    return f(this.#handle(fd).file.view())
+  }
+
   /** Reads up to `len` bytes at `pos` of the handle `fd` into `buf`; returns how many. */
   read(fd: number, buf: Buffer, len: number, pos: number): number {
     return this.#handle(fd).file.read(buf, len, pos)

@@ -35,9 +35,7 @@ export class PostgresLocks {
 
   async close(): Promise<void> {
     this.#closed = true
-    const client = this.#client
-    this.#client = undefined
-    await client?.then((c) => c.end()).catch(() => {})
+    if (this.#client) await this.#drop(this.#client)
   }
 
   async #hold<T>(id: number, fn: () => Promise<T>, busyMessage: string): Promise<T> {
@@ -61,36 +59,36 @@ export class PostgresLocks {
 
   /** A statement on the locks' connection; one that fails ends it (and every lock it held). */
   async #query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    const client = await this.#connection()
+    const connection = this.#connection()
     try {
-      return await client.query<R>(text, values)
+      return await (await connection).query<R>(text, values)
     } catch (e) {
-      if (this.#client) void this.#drop()
+      void this.#drop(connection)
       throw e
     }
   }
 
   #connection(): Promise<pg.Client> {
     if (this.#closed) return Promise.reject(new Error('the PostgreSQL store is closed'))
-    this.#client ??= (async () => {
+    if (this.#client) return this.#client
+    const connection: Promise<pg.Client> = (async () => {
       const client = new pg.Client(this.#config)
       // A connection the server or the network ended: the next statement opens another.
-      client.on('error', () => void this.#drop())
-      try {
-        await client.connect()
-      } catch (e) {
-        this.#client = undefined
+      client.on('error', () => void this.#drop(connection))
+      await client.connect().catch(async (e: unknown) => {
         await client.end().catch(() => {})
         throw e
-      }
+      })
       return client
     })()
-    return this.#client
+    this.#client = connection
+    return connection
   }
 
-  async #drop(): Promise<void> {
-    const client = this.#client
+  /** Ends `connection`, if it is still the one in use (a later one is left alone). */
+  async #drop(connection: Promise<pg.Client>): Promise<void> {
+    if (this.#client !== connection) return
     this.#client = undefined
-    await client?.then((c) => c.end()).catch(() => {})
+    await connection.then((c) => c.end()).catch(() => {})
   }
 }
