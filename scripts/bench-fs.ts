@@ -10,10 +10,11 @@
 // most any filesystem on this binding can do here.
 // Every target fsyncs before close, so secretfs (durable at close anyway) and gocryptfs are
 // compared on the same terms (on tmpfs and the floor, fsync costs nothing).
-// The machine is shared and its speed drifts, so rounds alternate between the targets and each
-// figure is the median of the rounds. (Finer interleaving, blocks of 50 operations, was tried: it
-// measures how each filesystem wakes up from idle rather than its speed, and halves both
-// fuse-native filesystems.)
+// The machine is shared and its speed drifts, so rounds alternate between the targets, each
+// figure is the median of the rounds, and each ratio the median of the rounds' ratios (the two
+// figures of a round were taken moments apart; medians taken apart can come from rounds a drift
+// apart). (Finer interleaving, blocks of 50 operations, was tried: it measures how each filesystem
+// wakes up from idle rather than its speed, and halves both fuse-native filesystems.)
 // Needs root (for the tmpfs mount and the floor's mount), gocryptfs, fusermount.
 // Run it twice, unpinned and pinned (client and servers on one CPU; on this VM a request that
 // crosses CPUs costs ~35 µs of wake-up); the first line says which this run is:
@@ -200,11 +201,16 @@ async function main(): Promise<void> {
       await fill(path.join(t.dir, 'listed'))
       listing(t) // warm-up
     }
-    // Rounds interleave the targets, so that a slow moment of the machine hits all of them.
+    // Rounds interleave the targets, so that a slow moment of the machine hits all of them, and
+    // each round starts one target further on, so that none always follows the same one (what one
+    // leaves behind, as the host's disk catching up, would otherwise always fall on the next).
     for (let round = 0; round < rounds; round++)
-      for (const t of targets) {
+      for (const t of [...targets.slice(round % targets.length), ...targets.slice(0, round % targets.length)]) {
         const r = results.get(t.name)!
         const dir = path.join(t.dir, `round${round}`)
+        // What the targets left unsynced (the fill's files, the access times gocryptfs's reads update)
+        // goes to disk first: otherwise the first fsync timed after it waits for it, whoever's it is.
+        execFileSync('sync')
         r.write.push(durableWrites(dir, SECRETS, VALUE))
         r.read.push(reads(dir, SECRETS, VALUE.length))
         r.reread.push(reads(dir, SECRETS, VALUE.length))
@@ -214,54 +220,47 @@ async function main(): Promise<void> {
         r.ls.push(listing(t))
         r.again.push(listing(t))
       }
-    const m = (name: string): Figures => {
-      const r = results.get(name)!
-      return {
-        write: median(r.write),
-        read: median(r.read),
-        reread: median(r.reread),
-        ls: median(r.ls),
-        again: median(r.again),
-      }
+    type Key = keyof Figures
+    const m = (name: string, key: Key) => median(results.get(name)![key])
+    /** `a` against `b` round by round (each round's pair ran moments apart), the median of those. */
+    const byRound = (a: string, b: string, key: Key) => {
+      const bs = results.get(b)![key]
+      return results.get(a)![key].map((x, i) => x / bs[i]!)
     }
-    const s = m('secretfs')
-    const fn = m('secretfs-fn')
-    const g = m('gocryptfs')
-    const tm = m('tmpfs')
-    const fl = m('floor')
+    const ratio = (a: string, b: string, key: Key) => median(byRound(a, b, key))
+    const names = ['secretfs', 'secretfs-fn', 'gocryptfs', 'tmpfs', 'floor']
     const col = (x: string) => x.padStart(11)
-    console.log(`median of ${rounds} rounds; ${SECRETS} secrets of ${VALUE.length} bytes; ls -l of ${LISTED}`)
+    console.log(
+      `median of ${rounds} rounds; ${SECRETS} secrets of ${VALUE.length} bytes; ls -l of ${LISTED}; ` +
+        "ratios are medians of the rounds' ratios",
+    )
     console.log(
       ''.padEnd(44) +
-        col('secretfs') +
-        col('f-native') +
-        col('gocryptfs') +
-        col('tmpfs') +
-        col('floor') +
-        col('vs gocrypt') +
-        col('floor vs g') +
-        col('vs f-nat') +
+        ['secretfs', 'f-native', 'gocryptfs', 'tmpfs', 'floor', 'vs gocrypt', 'floor vs g', 'vs f-nat']
+          .map(col)
+          .join('') +
         '  target (secretfs vs gocryptfs)',
     )
     const verdict = (ratio: number, target: number, higher: boolean) =>
       `${higher ? '>=' : '<='} ${target.toFixed(1)}x ${(higher ? ratio >= target : ratio <= target) ? 'met' : 'MISSED'}`
-    const row = (what: string, f: (x: Figures) => number, digits: number, target: number, higher: boolean) =>
+    const row = (what: string, key: Key, digits: number, target: number, higher: boolean) =>
       console.log(
         what.padEnd(44) +
-          [s, fn, g, tm, fl].map((x) => col(f(x).toFixed(digits))).join('') +
-          col(`${(f(s) / f(g)).toFixed(2)}x`) +
-          col(`${(f(fl) / f(g)).toFixed(2)}x`) +
-          col(`${(f(s) / f(fn)).toFixed(2)}x`) +
-          `  ${verdict(f(s) / f(g), target, higher)}`,
+          names.map((n) => col(m(n, key).toFixed(digits))).join('') +
+          [ratio('secretfs', 'gocryptfs', key), ratio('floor', 'gocryptfs', key), ratio('secretfs', 'secretfs-fn', key)]
+            .map((x) => col(`${x.toFixed(2)}x`))
+            .join('') +
+          `  ${verdict(ratio('secretfs', 'gocryptfs', key), target, higher)}`,
       )
-    row('durable write (create, write, fsync, close) /s', (x) => x.write, 0, 1.0, true)
-    row('read (open, read, close) /s', (x) => x.read, 0, 1.5, true)
-    row('read again, from the page cache /s', (x) => x.reread, 0, 5.0, true)
-    row(`ls -l of ${LISTED}, cold (s)`, (x) => x.ls, 3, 0.6, false)
-    row('  the same, at once again, warm (s)', (x) => x.again, 3, 1.0, false)
-    console.log(
-      `secretfs vs fuse-native on read: ${(s.read / fn.read).toFixed(2)}x, ${verdict(s.read / fn.read, 2, true)}`,
-    )
+    row('durable write (create, write, fsync, close) /s', 'write', 0, 1.0, true)
+    row('read (open, read, close) /s', 'read', 0, 1.5, true)
+    row('read again, from the page cache /s', 'reread', 0, 5.0, true)
+    row(`ls -l of ${LISTED}, cold (s)`, 'ls', 3, 0.6, false)
+    row('  the same, at once again, warm (s)', 'again', 3, 1.0, false)
+    const onRead = ratio('secretfs', 'secretfs-fn', 'read')
+    console.log(`secretfs vs fuse-native on read: ${onRead.toFixed(2)}x, ${verdict(onRead, 2, true)}`)
+    const perRound = byRound('secretfs', 'gocryptfs', 'write').map((x) => x.toFixed(2))
+    console.log(`durable write, secretfs vs gocryptfs, round by round: ${perRound.join(' ')}`)
   } finally {
     for (const t of targets.reverse()) await t.stop().catch((e: unknown) => console.error(`stopping ${t.name}:`, e))
     fs.rmSync(work, { recursive: true, force: true })
