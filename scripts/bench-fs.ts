@@ -236,7 +236,7 @@ async function main(): Promise<void> {
     )
     console.log(
       ''.padEnd(44) +
-        ['secretfs', 'f-native', 'gocryptfs', 'tmpfs', 'floor', 'vs gocrypt', 'floor vs g', 'vs f-nat']
+        ['secretfs', 'f-native', 'gocryptfs', 'tmpfs', 'floor', 'vs gocrypt', 'f-nat vs g', 'floor vs g', 'vs f-nat']
           .map(col)
           .join('') +
         '  target (secretfs vs gocryptfs)',
@@ -247,7 +247,12 @@ async function main(): Promise<void> {
       console.log(
         what.padEnd(44) +
           names.map((n) => col(m(n, key).toFixed(digits))).join('') +
-          [ratio('secretfs', 'gocryptfs', key), ratio('floor', 'gocryptfs', key), ratio('secretfs', 'secretfs-fn', key)]
+          [
+            ratio('secretfs', 'gocryptfs', key),
+            ratio('secretfs-fn', 'gocryptfs', key),
+            ratio('floor', 'gocryptfs', key),
+            ratio('secretfs', 'secretfs-fn', key),
+          ]
             .map((x) => col(`${x.toFixed(2)}x`))
             .join('') +
           `  ${verdict(ratio('secretfs', 'gocryptfs', key), target, higher)}`,
