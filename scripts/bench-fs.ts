@@ -18,8 +18,8 @@
 // Needs root (for the tmpfs mount and the floor's mount), gocryptfs, fusermount.
 // Run it twice, unpinned and pinned (client and servers on one CPU; on this VM a request that
 // crosses CPUs costs ~35 µs of wake-up); the first line says which this run is:
-//   npm run build && node dist/scripts/bench-fs.js [--rounds 5]
-//   taskset -c 0 node dist/scripts/bench-fs.js [--rounds 5]
+//   npm run build && node dist/scripts/bench-fs.js [--rounds 9]
+//   taskset -c 0 node dist/scripts/bench-fs.js [--rounds 9]
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -32,7 +32,7 @@ import { printAffinity } from './lib/affinity.js'
 const SECRETS = 1_000
 const LISTED = 10_000
 const VALUE = Buffer.alloc(64, 'v')
-const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 5
+const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 9
 /** How long a name stays in the kernel's cache: the floor's and gocryptfs's entry timeout, 1 s. */
 const NAME_CACHE_MS = 1_000
 /**
