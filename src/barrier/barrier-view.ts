@@ -1,7 +1,7 @@
 // A chroot into the barrier: every key a backend uses is placed under its mount's prefix
 // ('logical/<uuid>/'), so a backend can neither name nor list another mount's data.
 
-import type { Barrier, BarrierOp, StorageView } from './barrier.js'
+import type { Barrier, BarrierOp, LockHeld, StorageView } from './barrier.js'
 
 export class BarrierView implements StorageView {
   readonly #barrier: Barrier
@@ -33,7 +33,7 @@ export class BarrierView implements StorageView {
     return this.#barrier.list(this.#prefix + prefix, limit)
   }
 
-  locked<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  locked<T>(path: string, fn: (held: LockHeld) => Promise<T>): Promise<T> {
     return this.#barrier.locked(this.#prefix + path, fn)
   }
 

@@ -1,6 +1,10 @@
 // The security barrier: everything above it sees plaintext logical paths and values; everything
 // below it (the physical storage) sees only ciphertext and encrypted names.
 
+import type { LockHeld } from '../storage/storage.js'
+
+export type { LockHeld }
+
 export type BarrierOp =
   | { op: 'put'; path: string; value: Uint8Array }
   | { op: 'delete'; path: string }
@@ -25,10 +29,11 @@ export interface Barrier {
   /**
    * Runs `fn` while no other process sharing the store runs a `locked` of the same path: for a
    * change made of steps outside the store too (a password set in a database, then stored). Fails
-   * with `busy` when the lock is not had in a bounded time. Callers in one process serialise their
-   * own changes; a store no other process shares just runs `fn`.
+   * with `busy` when the lock is not had in a bounded time. `fn` calls `held` before each step it
+   * cannot undo (see LockHeld). Callers in one process serialise their own changes; a store no
+   * other process shares just runs `fn`, whose lock is never lost.
    */
-  locked<T>(path: string, fn: () => Promise<T>): Promise<T>
+  locked<T>(path: string, fn: (held: LockHeld) => Promise<T>): Promise<T>
 }
 
 /** Storage as a backend sees it: the same operations, confined to one prefix. */

@@ -7,7 +7,7 @@
 import { exists, integrity, internal, invalid, sealed as sealedError } from '../errors.js'
 import { AEAD_OVERHEAD, open, seal, sealInto } from '../crypto/aead.js'
 import { SecureKey } from '../crypto/secure-key.js'
-import type { Storage, StorageChange, StorageOp } from '../storage/storage.js'
+import type { LockHeld, Storage, StorageChange, StorageOp } from '../storage/storage.js'
 import type { Barrier, BarrierChange, BarrierOp } from './barrier.js'
 import { Keyring, type TermInfo } from './keyring.js'
 import { PathCipher } from './path-cipher.js'
@@ -189,9 +189,9 @@ export class SodiumBarrier implements Barrier {
     await this.#storage.batch(this.#physical(ops))
   }
 
-  locked<T>(path: string, fn: () => Promise<T>): Promise<T> {
+  locked<T>(path: string, fn: (held: LockHeld) => Promise<T>): Promise<T> {
     checkKey(path)
-    if (!this.#storage.locked) return fn()
+    if (!this.#storage.locked) return fn(async () => {})
     return this.#storage.locked(this.#unsealed().paths.lockId(path), fn)
   }
 

@@ -8,9 +8,12 @@
 import pg from 'pg'
 import { Turns } from '../turns.js'
 import { busy } from '../errors.js'
+import type { LockHeld } from './storage.js'
 
 /** Between two tries of a lock another daemon holds. */
 const RETRY_MS = 50
+const LOST =
+  "this daemon's lock on the change was lost (its connection to PostgreSQL ended), so the change was stopped; try again"
 
 export class PostgresLocks {
   readonly #config: pg.ClientConfig
@@ -29,7 +32,7 @@ export class PostgresLocks {
   }
 
   /** Runs `fn` while holding lock `id`; fails with `busy` after waiting #waitMs for it. */
-  locked<T>(id: number, fn: () => Promise<T>, busyMessage: string): Promise<T> {
+  locked<T>(id: number, fn: (held: LockHeld) => Promise<T>, busyMessage: string): Promise<T> {
     return this.#turns.take(id, () => this.#hold(id, fn, busyMessage))
   }
 
@@ -38,10 +41,12 @@ export class PostgresLocks {
     if (this.#client) await this.#drop(this.#client)
   }
 
-  async #hold<T>(id: number, fn: () => Promise<T>, busyMessage: string): Promise<T> {
+  async #hold<T>(id: number, fn: (held: LockHeld) => Promise<T>, busyMessage: string): Promise<T> {
     const deadline = Date.now() + this.#waitMs
+    let connection: Promise<pg.Client>
     for (;;) {
-      const { rows } = await this.#query<{ got: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS got', [
+      connection = this.#connection()
+      const { rows } = await this.#on<{ got: boolean }>(connection, 'SELECT pg_try_advisory_lock($1, $2) AS got', [
         this.#space,
         id,
       ])
@@ -49,17 +54,34 @@ export class PostgresLocks {
       if (Date.now() > deadline) throw busy(busyMessage)
       await new Promise((r) => setTimeout(r, RETRY_MS))
     }
+    // The server lets a session's locks go only with the session: a statement answered on the
+    // connection that took the lock shows that it is held still.
+    const held: LockHeld = async () => {
+      if (this.#client === connection) {
+        const answered = await this.#on(connection, 'SELECT 1', []).then(
+          () => true,
+          () => false,
+        )
+        if (answered && this.#client === connection) return
+      }
+      throw busy(LOST)
+    }
     try {
-      return await fn()
+      return await fn(held)
     } finally {
-      // Should the unlock fail, the connection is ended, and the server lets the lock go with it.
-      await this.#query('SELECT pg_advisory_unlock($1, $2)', [this.#space, id]).catch(() => {})
+      // Should the unlock fail, the connection is ended, and the server lets the lock go with it;
+      // a connection no longer in use took its locks with it.
+      if (this.#client === connection)
+        await this.#on(connection, 'SELECT pg_advisory_unlock($1, $2)', [this.#space, id]).catch(() => {})
     }
   }
 
-  /** A statement on the locks' connection; one that fails ends it (and every lock it held). */
-  async #query<R extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    const connection = this.#connection()
+  /** A statement on `connection`; one that fails ends it (and every lock it held). */
+  async #on<R extends pg.QueryResultRow>(
+    connection: Promise<pg.Client>,
+    text: string,
+    values: unknown[],
+  ): Promise<pg.QueryResult<R>> {
     try {
       return await (await connection).query<R>(text, values)
     } catch (e) {

@@ -14,7 +14,7 @@ import { CHANNEL, CLAIM_LOCK, ENTRIES, META, NAMED_LOCKS, ensureSchema } from '.
 import { ChangeWatcher, noticePayload, type ChangeListener, type WatchTimings } from './postgres-watch.js'
 import { PostgresLeadership } from './postgres-leader.js'
 import { PostgresLocks } from './postgres-locks.js'
-import type { Leadership, Storage, StorageOp } from './storage.js'
+import type { Leadership, LockHeld, Storage, StorageOp } from './storage.js'
 
 /** Milliseconds (tests shorten them). */
 export interface PostgresTimings extends WatchTimings {
@@ -361,16 +361,16 @@ export class PostgresStorage implements Storage {
   }
 
   /** Runs `fn` while holding the named lock `id` (postgres-locks.ts). */
-  async locked<T>(id: number, fn: () => Promise<T>): Promise<T> {
+  async locked<T>(id: number, fn: (held: LockHeld) => Promise<T>): Promise<T> {
     if (this.#closed) throw internal('the PostgreSQL store is closed')
     this.#locks ??= new PostgresLocks(this.#config, NAMED_LOCKS, this.#timings.statement)
     let inside = false
     try {
       return await this.#locks.locked(
         id,
-        () => {
+        (held) => {
           inside = true
-          return fn()
+          return fn(held)
         },
         'another secretfs daemon sharing this store is making the same change; try again once it is done',
       )

@@ -10,6 +10,14 @@ export type StorageOp =
 /** Changes other processes made to a shared store; `all` when some may have been missed. */
 export type StorageChange = { keys: string[]; prefixes: string[] } | { all: true }
 
+/**
+ * Given with a named lock (Storage.locked): resolves if the lock is still this process's, and
+ * fails with `busy` once it is not (its holder's connection to a shared store ended, and with it
+ * the lock, which another daemon may hold now). A change made under the lock calls it before each
+ * step it cannot undo, so that a lock lost on the way stops the change before that step.
+ */
+export type LockHeld = () => Promise<void>
+
 /** Leading among the processes that share a store (Vault's HA lock): one of them at a time. */
 export interface Leadership {
   readonly leading: boolean
@@ -51,10 +59,11 @@ export interface Storage {
   /**
    * Runs `fn` while holding the lock `id` (an int32), which one process at a time holds of those
    * sharing the store: a change made of several steps, some outside the store, is not interleaved
-   * with another daemon's. Waits a bounded time for it, then fails with `busy`. Only stores that
-   * can be shared have it (one process alone serialises its own changes).
+   * with another daemon's. Waits a bounded time for it, then fails with `busy`. `fn` is given
+   * `held`, to call before each step it cannot undo (see LockHeld). Only stores that can be shared
+   * have it (one process alone serialises its own changes).
    */
-  locked?<T>(id: number, fn: () => Promise<T>): Promise<T>
+  locked?<T>(id: number, fn: (held: LockHeld) => Promise<T>): Promise<T>
   close(): Promise<void>
 }
 

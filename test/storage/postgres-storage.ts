@@ -3,7 +3,7 @@
 // server that stops and starts again: clear errors while it is down, no acknowledged write lost.
 import t, { type Test } from 'tap'
 import { PostgresStorage, type PostgresTimings } from '../../src/storage/postgres-storage.js'
-import type { StorageChange } from '../../src/storage/storage.js'
+import type { LockHeld, StorageChange } from '../../src/storage/storage.js'
 import { kind } from '../helpers/error-match.js'
 import { havePostgres, startPostgres, type Postgres } from '../helpers/postgres.js'
 
@@ -210,15 +210,25 @@ t.test(
       "what the caller's work throws is passed on as it is",
     )
 
-    // A holder whose connection ends (a daemon killed) holds it no longer.
-    void a.locked(10, () => new Promise<void>(() => {}))
-    await new Promise((r) => setTimeout(r, 200))
+    // A holder whose connection ends (a daemon killed) holds it no longer, and is told so.
+    let heldByA: LockHeld | undefined
+    let finish!: () => void
+    const holding = a.locked(10, async (held) => {
+      await held()
+      heldByA = held
+      await new Promise<void>((r) => (finish = r))
+    })
+    await until('a holds it, and knows it', () => heldByA !== undefined)
     const killed = await pg.query(
       `SELECT count(pg_terminate_backend(pid)) FROM pg_locks JOIN pg_stat_activity USING (pid)
      WHERE locktype = 'advisory' AND datname = '${db}' AND objid = 10`,
     )
     t.equal(killed, '1', "the connection holding a's lock was ended")
     t.equal(await b.locked(10, async () => 'had'), 'had', 'b has it at once')
+    await t.rejects(heldByA!(), kind('busy', /lock on the change was lost/), 'a is told that its lock is gone')
+    finish()
+    await holding
+    t.equal(await a.locked(10, async () => 'again'), 'again', 'a takes it again, on a new connection')
   },
 )
 

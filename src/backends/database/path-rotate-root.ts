@@ -17,7 +17,7 @@ import { DEFAULT_ROOT_ROTATION, render } from './statements.js'
 export type RootRotationWal = { kind: 'root'; db_name: string; password: string }
 
 export function rotateRoot(state: DatabaseState, name: string): Promise<void> {
-  return state.serialize(`config/${name}`, async () => {
+  return state.serialize(`config/${name}`, async (held) => {
     const entry = await readConfig(state.storage, name)
     if (!entry) throw notFound('no such database configuration: write config/NAME first')
     const config = entry.data
@@ -31,6 +31,8 @@ export function rotateRoot(state: DatabaseState, name: string): Promise<void> {
     const statements =
       config.root_rotation_statements.length > 0 ? config.root_rotation_statements : DEFAULT_ROOT_ROTATION
     try {
+      // Another daemon may rotate it once this one's lock is gone: the database is not touched then.
+      await held()
       await db.transaction(
         'running root_rotation_statements',
         render(statements, { username: config.username, password }),

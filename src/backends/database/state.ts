@@ -4,7 +4,7 @@
 
 import { Turns } from '../../turns.js'
 import { notFound } from '../../errors.js'
-import type { StorageView } from '../../barrier/barrier.js'
+import type { LockHeld, StorageView } from '../../barrier/barrier.js'
 import type { JsonEntry } from '../framework/json-entry.js'
 import { readConfig, type DbConfig } from './path-config.js'
 import { Database, type PgTimeouts } from './postgres.js'
@@ -47,7 +47,7 @@ export class DatabaseState {
    * the store runs one for it: one rotation of a password at a time, so that the password stored is
    * the one the database was last given.
    */
-  serialize<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  serialize<T>(key: string, fn: (held: LockHeld) => Promise<T>): Promise<T> {
     return this.#turns.take(key, () => this.storage.locked(key, fn))
   }
 

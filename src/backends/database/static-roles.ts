@@ -100,7 +100,7 @@ export class StaticRotations {
    * when it is new (not stored yet); otherwise the stored one is rotated.
    */
   rotate(name: string, role?: StaticRole): Promise<StaticRole> {
-    return this.#state.serialize(`static-role/${name}`, async () => {
+    return this.#state.serialize(`static-role/${name}`, async (held) => {
       const storage = this.#state.storage
       const old = role ? undefined : await readStaticRole(storage, name)
       const current = role ?? old?.data
@@ -113,6 +113,8 @@ export class StaticRotations {
           name: current.username,
           password,
         })
+        // Another daemon may rotate it once this one's lock is gone: the database is not touched then.
+        await held()
         await db.transaction('running rotation_statements', sql, [password])
       } catch (e) {
         await deleteWal(storage, walId).catch(() => {})

@@ -5,11 +5,15 @@
 // stored, and the stored password would no longer log in. They take turns, so it always does.
 // Each daemon's writes to the store are held back a random moment, so that without turns the
 // order in which the two set their passwords and the order in which they store them often differ.
+// A daemon whose lock is lost (its connection to the store ended) before it sets a password stops
+// there: the other may be rotating it by then.
 import t, { type Test } from 'tap'
 import { Core } from '../../../src/core/core.js'
 import { encodeFields } from '../../../src/core/secret-data.js'
+import { NAMED_LOCKS } from '../../../src/storage/postgres-schema.js'
 import { PostgresStorage } from '../../../src/storage/postgres-storage.js'
 import type { StorageOp } from '../../../src/storage/storage.js'
+import { kind } from '../../helpers/error-match.js'
 import { havePostgres, startPostgres } from '../../helpers/postgres.js'
 
 const ROUNDS = 8
@@ -22,14 +26,23 @@ if (havePostgres(t)) {
   const url = await pg.createDatabase()
 
   class SlowStorage extends PostgresStorage {
+    /** Run before the next write, once. */
+    beforeNextBatch?: () => Promise<void>
+
     override async batch(ops: StorageOp[]): Promise<void> {
+      const before = this.beforeNextBatch
+      this.beforeNextBatch = undefined
+      await before?.()
       await new Promise((r) => setTimeout(r, Math.random() * 40))
       return super.batch(ops)
     }
   }
+  const storages = new Map<Core, SlowStorage>()
 
   const core = async (t: Test, initialize: boolean) => {
-    const c = new Core({ storage: new SlowStorage({ url }) })
+    const storage = new SlowStorage({ url })
+    const c = new Core({ storage })
+    storages.set(c, storage)
     if (initialize) await c.initialize(unlock)
     await c.unseal(unlock)
     t.teardown(() => c.close())
@@ -44,6 +57,23 @@ if (havePostgres(t)) {
   }
   const logsIn = async (user: string, password: string) =>
     (await pg.psql('SELECT current_user', { user, password })).stdout.trim() === user
+
+  /**
+   * Ends the connection of `c`'s named locks just before its next write made under one (a
+   * rotation's first, its record of having begun), as the network or the server would end it.
+   */
+  const endLockConnectionAtNextWrite = (c: Core) => {
+    const db = url.slice(url.lastIndexOf('/') + 1)
+    const storage = storages.get(c)!
+    const end = async (): Promise<void> => {
+      const ended = await pg.query(
+        `SELECT count(pg_terminate_backend(pid)) FROM pg_locks JOIN pg_stat_activity USING (pid)
+         WHERE locktype = 'advisory' AND datname = '${db}' AND classid = ${NAMED_LOCKS}`,
+      )
+      if (ended === '0') storage.beforeNextBatch = end // a write under no lock: the next one
+    }
+    storage.beforeNextBatch = end
+  }
 
   const a = await core(t, true)
   const b = await core(t, false)
@@ -95,5 +125,51 @@ if (havePostgres(t)) {
         )
       }
     }
+  })
+  t.test('a rotation whose lock is lost before it sets the password changes nothing', async (t) => {
+    await pg.query(`CREATE ROLE lost_app LOGIN PASSWORD 'initial'`)
+    t.teardown(() => pg.query('DROP ROLE IF EXISTS lost_app'))
+    await write(a, 'database/config/lost', {
+      plugin_name: 'postgresql-database-plugin',
+      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
+      username: pg.superuser,
+      password: pg.superPassword,
+      allowed_roles: '*',
+    })
+    await write(a, 'database/static-roles/lost', { db_name: 'lost', username: 'lost_app', rotation_period: '1h' })
+    const stored = async () => (await readJson<{ password: string }>(a, 'database/static-creds/lost')).password
+    const before = await stored()
+    endLockConnectionAtNextWrite(a)
+    await t.rejects(
+      write(a, 'database/rotate-role/lost'),
+      kind('busy', /lock on the change was lost/),
+      'the rotation fails with busy',
+    )
+    t.equal(await stored(), before, 'the stored password is the one it was')
+    t.ok(await logsIn('lost_app', before), 'and the database still has it')
+    await write(a, 'database/rotate-role/lost')
+    const after = await stored()
+    t.not(after, before, 'tried again, it rotates')
+    t.ok(await logsIn('lost_app', after), 'and the new password logs in')
+  })
+  t.test('a root rotation whose lock is lost before it sets the password changes nothing', async (t) => {
+    await pg.query(`CREATE ROLE lost_root SUPERUSER LOGIN PASSWORD 'initial'`)
+    t.teardown(() => pg.query('DROP ROLE IF EXISTS lost_root'))
+    await write(a, 'database/config/lostroot', {
+      plugin_name: 'postgresql-database-plugin',
+      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
+      username: 'lost_root',
+      password: 'initial',
+      allowed_roles: '*',
+    })
+    endLockConnectionAtNextWrite(a)
+    await t.rejects(
+      write(a, 'database/rotate-root/lostroot'),
+      kind('busy', /lock on the change was lost/),
+      'the rotation fails with busy',
+    )
+    t.ok(await logsIn('lost_root', 'initial'), 'the database still has the password the configuration has')
+    await write(a, 'database/rotate-root/lostroot')
+    t.notOk(await logsIn('lost_root', 'initial').catch(() => false), 'tried again, it rotates')
   })
 }
