@@ -77,19 +77,22 @@ if (havePostgres(t)) {
 
   const a = await core(t, true)
   const b = await core(t, false)
+  /** config/NAME on `a`: this PostgreSQL as `username` (its superuser unless given). */
+  const configure = (name: string, username = pg.superuser, password = pg.superPassword) =>
+    write(a, `database/config/${name}`, {
+      plugin_name: 'postgresql-database-plugin',
+      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
+      username,
+      password,
+      allowed_roles: '*',
+    })
   await a.mount('database', 'database')
   t.ok(await soon(async () => b.mounts().some((m) => m.path === 'database/')), 'the second daemon has the mount')
 
   t.test('rotate-role on two daemons at once leaves the stored password the one that works', async (t) => {
     await pg.query(`CREATE ROLE shared_app LOGIN PASSWORD 'initial'`)
     t.teardown(() => pg.query('DROP ROLE IF EXISTS shared_app'))
-    await write(a, 'database/config/pg', {
-      plugin_name: 'postgresql-database-plugin',
-      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
-      username: pg.superuser,
-      password: pg.superPassword,
-      allowed_roles: '*',
-    })
+    await configure('pg')
     await write(a, 'database/static-roles/app', { db_name: 'pg', username: 'shared_app', rotation_period: '1h' })
     t.ok(await soon(async () => (await b.read('database/static-creds/app')) !== undefined), 'b has the role')
     for (let round = 1; round <= ROUNDS; round++) {
@@ -102,13 +105,7 @@ if (havePostgres(t)) {
   t.test('rotate-root on two daemons at once leaves the configuration able to connect', async (t) => {
     await pg.query(`CREATE ROLE shared_root SUPERUSER LOGIN PASSWORD 'initial'`)
     t.teardown(() => pg.query('DROP ROLE IF EXISTS shared_root'))
-    await write(a, 'database/config/own', {
-      plugin_name: 'postgresql-database-plugin',
-      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
-      username: 'shared_root',
-      password: 'initial',
-      allowed_roles: '*',
-    })
+    await configure('own', 'shared_root', 'initial')
     await write(a, 'database/roles/probe', { db_name: 'own', creation_statements: 'CREATE ROLE "{{name}}"' })
     t.ok(await soon(async () => (await b.read('database/config/own')) !== undefined), 'b has the configuration')
     for (let round = 1; round <= ROUNDS; round++) {
@@ -126,16 +123,11 @@ if (havePostgres(t)) {
       }
     }
   })
+
   t.test('a rotation whose lock is lost before it sets the password changes nothing', async (t) => {
     await pg.query(`CREATE ROLE lost_app LOGIN PASSWORD 'initial'`)
     t.teardown(() => pg.query('DROP ROLE IF EXISTS lost_app'))
-    await write(a, 'database/config/lost', {
-      plugin_name: 'postgresql-database-plugin',
-      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
-      username: pg.superuser,
-      password: pg.superPassword,
-      allowed_roles: '*',
-    })
+    await configure('lost')
     await write(a, 'database/static-roles/lost', { db_name: 'lost', username: 'lost_app', rotation_period: '1h' })
     const stored = async () => (await readJson<{ password: string }>(a, 'database/static-creds/lost')).password
     const before = await stored()
@@ -152,16 +144,11 @@ if (havePostgres(t)) {
     t.not(after, before, 'tried again, it rotates')
     t.ok(await logsIn('lost_app', after), 'and the new password logs in')
   })
+
   t.test('a root rotation whose lock is lost before it sets the password changes nothing', async (t) => {
     await pg.query(`CREATE ROLE lost_root SUPERUSER LOGIN PASSWORD 'initial'`)
     t.teardown(() => pg.query('DROP ROLE IF EXISTS lost_root'))
-    await write(a, 'database/config/lostroot', {
-      plugin_name: 'postgresql-database-plugin',
-      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
-      username: 'lost_root',
-      password: 'initial',
-      allowed_roles: '*',
-    })
+    await configure('lostroot', 'lost_root', 'initial')
     endLockConnectionAtNextWrite(a)
     await t.rejects(
       write(a, 'database/rotate-root/lostroot'),
