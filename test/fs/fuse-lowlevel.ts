@@ -1,9 +1,10 @@
 // The low-level binding on its own, serving a tiny filesystem from this process: a handler that
 // throws is EIO for the caller (and the daemon lives on), a read-only handle's close never wakes
-// JS for a FLUSH and its RELEASE is answered before JS hears of it, READDIRPLUS gives `ls -l` its
-// attributes with no LOOKUP per name, a read interrupted by a signal is answered EINTR at once,
-// the kernel gives back what its page cache holds of a file (retrieve), and the kernel never
-// forgets more lookups than it was given.
+// JS for a FLUSH and its RELEASE is answered before JS hears of it, requests that queue up while
+// others are served are all answered, READDIRPLUS gives `ls -l` its attributes with no LOOKUP per
+// name, a read interrupted by a signal is answered EINTR at once, the kernel gives back what its
+// page cache holds of a file (retrieve), and the kernel never forgets more lookups than it was
+// given.
 import t from 'tap'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -113,6 +114,10 @@ t.test('a tiny filesystem on the binding', async (t) => {
     await until(() => calls.includes('release 11 answered already')),
     'its RELEASE answered by the binding, and JS told',
   )
+
+  // Many programs at once: the requests that wait while others are served are read too.
+  const many = await sh(`for i in $(seq 64); do cat '${mnt}/file' > /dev/null & done; wait; echo done`)
+  t.equal(many.stdout, 'done\n', 'sixty-four cats at once, each answered')
 
   calls.length = 0
   const ls = await sh(`ls -l '${mnt}'`)
