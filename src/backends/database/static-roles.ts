@@ -3,7 +3,7 @@
 // that static-creds/NAME can give it; a write-ahead record marks a rotation under way, and one
 // left at unseal is finished by rotating again, since only secretfs can set the password anyway.
 
-import { notFound, SecretfsError } from '../../errors.js'
+import { busy, notFound, SecretfsError } from '../../errors.js'
 import type { StorageView } from '../../barrier/barrier.js'
 import { getJson, putJson, type JsonEntry } from '../framework/json-entry.js'
 import { deleteWal, putWal } from '../framework/wal.js'
@@ -33,6 +33,10 @@ const RETRY_SECONDS = 10
 const MAX_TIMEOUT = 2 ** 31 - 1
 
 const storageKey = (name: string) => `static-role/${name}`
+
+const LOST_TWICE =
+  "this daemon's lock on the static role was lost twice while its password was being set; rotate it again " +
+  '(rotate-role/NAME)'
 
 export async function readStaticRole(storage: StorageView, name: string): Promise<JsonEntry<StaticRole> | undefined> {
   return getJson<StaticRole>(storage, storageKey(name))
@@ -97,9 +101,22 @@ export class StaticRotations {
 
   /**
    * Sets a new password for the static role `name` now and stores it. `role` is the role to store
-   * when it is new (not stored yet); otherwise the stored one is rotated.
+   * when it is new (not stored yet); otherwise the stored one is rotated. Should this daemon's lock
+   * on the role be lost while the database is given the password, another daemon may have given it
+   * one after: which it has last is unknown, so nothing is stored and the rotation is made once
+   * more, under a new lock.
    */
-  rotate(name: string, role?: StaticRole): Promise<StaticRole> {
+  async rotate(name: string, role?: StaticRole): Promise<StaticRole> {
+    const first = await this.#rotate(name, role)
+    if ('rotated' in first) return first.rotated
+    const again = await this.#rotate(name, role)
+    if (!('rotated' in again)) throw busy(LOST_TWICE)
+    await deleteWal(this.#state.storage, first.lostAfter).catch(() => {})
+    return again.rotated
+  }
+
+  /** One rotation; `lostAfter` (its write-ahead record, kept) if the lock went while it ran the statements. */
+  #rotate(name: string, role?: StaticRole): Promise<{ rotated: StaticRole } | { lostAfter: string }> {
     return this.#state.serialize(`static-role/${name}`, async (held) => {
       const storage = this.#state.storage
       const old = role ? undefined : await readStaticRole(storage, name)
@@ -120,12 +137,17 @@ export class StaticRotations {
         await deleteWal(storage, walId).catch(() => {})
         throw e
       }
+      const stillHeld = await held().then(
+        () => true,
+        () => false,
+      )
+      if (!stillHeld) return { lostAfter: walId }
       const rotated: StaticRole = { ...current, password, last_vault_rotation: Date.now() }
       await putJson(storage, storageKey(name), rotated, old?.created)
       await deleteWal(storage, walId)
       this.#errors.delete(name)
       this.#schedule(name, rotated.rotation_period * 1000)
-      return rotated
+      return { rotated }
     })
   }
 

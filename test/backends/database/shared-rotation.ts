@@ -6,7 +6,8 @@
 // Each daemon's writes to the store are held back a random moment, so that without turns the
 // order in which the two set their passwords and the order in which they store them often differ.
 // A daemon whose lock is lost (its connection to the store ended) before it sets a password stops
-// there: the other may be rotating it by then.
+// there: the other may be rotating it by then. One whose lock is lost while it sets a static
+// role's password stores nothing (another may have set one after it) and rotates it once more.
 import t, { type Test } from 'tap'
 import { Core } from '../../../src/core/core.js'
 import { encodeFields } from '../../../src/core/secret-data.js'
@@ -143,6 +144,31 @@ if (havePostgres(t)) {
     const after = await stored()
     t.not(after, before, 'tried again, it rotates')
     t.ok(await logsIn('lost_app', after), 'and the new password logs in')
+  })
+
+  t.test('a rotation whose lock is lost while it sets the password is made again, then stored', async (t) => {
+    await pg.query(`CREATE ROLE late_app LOGIN PASSWORD 'initial'`)
+    await pg.query('CREATE ROLE late_marker')
+    t.teardown(() => pg.query('DROP ROLE IF EXISTS late_app; DROP ROLE IF EXISTS late_marker'))
+    await configure('late')
+    // While the database is given the password, the first time only (the marker is dropped below):
+    // the lock's connection ends, and another daemon's password is set after this one's.
+    const once = `DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'late_marker') THEN
+      CREATE ROLE late_marker;
+      PERFORM pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = ${NAMED_LOCKS};
+      ALTER ROLE late_app WITH PASSWORD 'another daemon''s';
+    END IF; END $$`
+    await write(a, 'database/static-roles/late', {
+      db_name: 'late',
+      username: 'late_app',
+      rotation_period: '1h',
+      rotation_statements: [`ALTER ROLE "{{name}}" WITH PASSWORD '{{password}}'`, once],
+    })
+    await pg.query('DROP ROLE late_marker')
+    await write(a, 'database/rotate-role/late')
+    const { password } = await readJson<{ password: string }>(a, 'database/static-creds/late')
+    t.ok(await logsIn('late_app', password), 'the stored password is the one the database has')
+    t.notOk(await logsIn('late_app', "another daemon's").catch(() => false), 'not the one set in between')
   })
 
   t.test('a root rotation whose lock is lost before it sets the password changes nothing', async (t) => {
