@@ -16,8 +16,13 @@ import { DEFAULT_ROOT_ROTATION, render } from './statements.js'
 
 export type RootRotationWal = { kind: 'root'; db_name: string; password: string }
 
-export function rotateRoot(state: DatabaseState, name: string): Promise<void> {
-  return state.serialize(`config/${name}`, async (held) => {
+/**
+ * Sets a new password for config/NAME's own user and stores it. Should this daemon's lock on the
+ * configuration be lost while the database is given the password, another daemon may have given
+ * it one after: the configuration is then given this one only if it works, under a new lock.
+ */
+export async function rotateRoot(state: DatabaseState, name: string): Promise<void> {
+  const lost = await state.serialize(`config/${name}`, async (held) => {
     const entry = await readConfig(state.storage, name)
     if (!entry) throw notFound('no such database configuration: write config/NAME first')
     const config = entry.data
@@ -26,8 +31,8 @@ export function rotateRoot(state: DatabaseState, name: string): Promise<void> {
         'rotate-root needs the username and password fields of the configuration, and {{password}} in its connection_url',
       )
     const db = await state.database(name, entry)
-    const password = newPassword()
-    const walId = await putWal(state.storage, { kind: 'root', db_name: name, password } satisfies RootRotationWal)
+    const wal: RootRotationWal = { kind: 'root', db_name: name, password: newPassword() }
+    const walId = await putWal(state.storage, wal)
     const statements =
       config.root_rotation_statements.length > 0 ? config.root_rotation_statements : DEFAULT_ROOT_ROTATION
     try {
@@ -35,17 +40,31 @@ export function rotateRoot(state: DatabaseState, name: string): Promise<void> {
       await held()
       await db.transaction(
         'running root_rotation_statements',
-        render(statements, { username: config.username, password }),
-        [password, config.password],
+        render(statements, { username: config.username, password: wal.password }),
+        [wal.password, config.password],
       )
     } catch (e) {
       await deleteWal(state.storage, walId).catch(() => {})
       throw e
     }
-    await writeConfig(state.storage, name, { ...config, password, root_rotated: Date.now() }, entry.created)
+    const stillHeld = await held().then(
+      () => true,
+      () => false,
+    )
+    if (!stillHeld) return { wal, walId }
+    await writeConfig(
+      state.storage,
+      name,
+      { ...config, password: wal.password, root_rotated: Date.now() },
+      entry.created,
+    )
     state.configChanged(name)
     await deleteWal(state.storage, walId)
+    return undefined
   })
+  if (!lost) return
+  await recoverRootRotation(state, lost.wal)
+  await deleteWal(state.storage, lost.walId)
 }
 
 /**

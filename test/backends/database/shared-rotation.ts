@@ -6,8 +6,9 @@
 // Each daemon's writes to the store are held back a random moment, so that without turns the
 // order in which the two set their passwords and the order in which they store them often differ.
 // A daemon whose lock is lost (its connection to the store ended) before it sets a password stops
-// there: the other may be rotating it by then. One whose lock is lost while it sets a static
-// role's password stores nothing (another may have set one after it) and rotates it once more.
+// there: the other may be rotating it by then. One whose lock is lost while it sets a password
+// cannot know whether another set one after it: a static role's is rotated once more, and a
+// configuration's own (rotate-root) is stored only if it is the one that works.
 import t, { type Test } from 'tap'
 import { Core } from '../../../src/core/core.js'
 import { encodeFields } from '../../../src/core/secret-data.js'
@@ -184,5 +185,29 @@ if (havePostgres(t)) {
     t.ok(await logsIn('lost_root', 'initial'), 'the database still has the password the configuration has')
     await write(a, 'database/rotate-root/lostroot')
     t.notOk(await logsIn('lost_root', 'initial').catch(() => false), 'tried again, it rotates')
+  })
+  t.test('a root rotation whose lock is lost while it sets the password stores one that works', async (t) => {
+    await pg.query(`CREATE ROLE late_root SUPERUSER LOGIN PASSWORD 'initial'`)
+    t.teardown(() => pg.query('DROP ROLE IF EXISTS late_root'))
+    // While the database is given the password: the lock's connection ends, and another password
+    // (here the one stored) is set after this one's.
+    const meanwhile = `DO $$ BEGIN
+      PERFORM pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = ${NAMED_LOCKS};
+      ALTER ROLE late_root WITH PASSWORD 'initial';
+    END $$`
+    await write(a, 'database/config/lateroot', {
+      plugin_name: 'postgresql-database-plugin',
+      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
+      username: 'late_root',
+      password: 'initial',
+      allowed_roles: '*',
+      root_rotation_statements: [`ALTER USER "{{username}}" WITH PASSWORD '{{password}}'`, meanwhile],
+    })
+    await write(a, 'database/roles/lateprobe', { db_name: 'lateroot', creation_statements: 'CREATE ROLE "{{name}}"' })
+    await write(a, 'database/rotate-root/lateroot')
+    t.ok(await logsIn('late_root', 'initial'), 'the database has the password set last')
+    const { lease } = await a.read('database/creds/lateprobe')
+    t.ok(lease, 'and the configuration connects with the one it stored')
+    if (lease) await a.revokeLease(lease.id)
   })
 }
