@@ -11,7 +11,7 @@ import { newPassword } from './dynamic-user.js'
 import { configNames, readConfig, writeConfig } from './path-config.js'
 import { rotationInfo } from './path-static-roles.js'
 import { verifyConnection } from './postgres.js'
-import type { DatabaseState } from './state.js'
+import { DatabaseState } from './state.js'
 import { DEFAULT_ROOT_ROTATION, render } from './statements.js'
 
 export type RootRotationWal = { kind: 'root'; db_name: string; password: string }
@@ -47,11 +47,7 @@ export async function rotateRoot(state: DatabaseState, name: string): Promise<vo
       await deleteWal(state.storage, walId).catch(() => {})
       throw e
     }
-    const stillHeld = await held().then(
-      () => true,
-      () => false,
-    )
-    if (!stillHeld) return { wal, walId }
+    if (!(await DatabaseState.stillHeld(held))) return { wal, walId }
     await writeConfig(
       state.storage,
       name,

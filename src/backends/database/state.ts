@@ -51,6 +51,14 @@ export class DatabaseState {
     return this.#turns.take(key, () => this.storage.locked(key, fn))
   }
 
+  /** Whether a `serialize` caller's lock is still this daemon's (see LockHeld), as a yes or no. */
+  static stillHeld(held: LockHeld): Promise<boolean> {
+    return held().then(
+      () => true,
+      () => false,
+    )
+  }
+
   /** Ends every pool: each is made anew from its configuration at its next use. */
   dropPools(): void {
     for (const name of [...this.#pools.keys()]) this.configChanged(name)

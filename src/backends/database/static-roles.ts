@@ -8,7 +8,7 @@ import type { StorageView } from '../../barrier/barrier.js'
 import { getJson, putJson, type JsonEntry } from '../framework/json-entry.js'
 import { deleteWal, putWal } from '../framework/wal.js'
 import { newPassword } from './dynamic-user.js'
-import type { DatabaseState } from './state.js'
+import { DatabaseState } from './state.js'
 import { DEFAULT_ROTATION, render } from './statements.js'
 
 /** A static role as stored; the period in seconds, times in ms since the epoch. */
@@ -137,11 +137,7 @@ export class StaticRotations {
         await deleteWal(storage, walId).catch(() => {})
         throw e
       }
-      const stillHeld = await held().then(
-        () => true,
-        () => false,
-      )
-      if (!stillHeld) return { lostAfter: walId }
+      if (!(await DatabaseState.stillHeld(held))) return { lostAfter: walId }
       const rotated: StaticRole = { ...current, password, last_vault_rotation: Date.now() }
       await putJson(storage, storageKey(name), rotated, old?.created)
       await deleteWal(storage, walId)

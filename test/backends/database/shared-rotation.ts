@@ -79,14 +79,15 @@ if (havePostgres(t)) {
 
   const a = await core(t, true)
   const b = await core(t, false)
-  /** config/NAME on `a`: this PostgreSQL as `username` (its superuser unless given). */
-  const configure = (name: string, username = pg.superuser, password = pg.superPassword) =>
+  /** config/NAME on `a`: this PostgreSQL as `username` (its superuser unless given), with `more` fields. */
+  const configure = (name: string, username = pg.superuser, password = pg.superPassword, more = {}) =>
     write(a, `database/config/${name}`, {
       plugin_name: 'postgresql-database-plugin',
       connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
       username,
       password,
       allowed_roles: '*',
+      ...more,
     })
   await a.mount('database', 'database')
   t.ok(await soon(async () => b.mounts().some((m) => m.path === 'database/')), 'the second daemon has the mount')
@@ -195,12 +196,7 @@ if (havePostgres(t)) {
       PERFORM pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = ${NAMED_LOCKS};
       ALTER ROLE late_root WITH PASSWORD 'initial';
     END $$`
-    await write(a, 'database/config/lateroot', {
-      plugin_name: 'postgresql-database-plugin',
-      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
-      username: 'late_root',
-      password: 'initial',
-      allowed_roles: '*',
+    await configure('lateroot', 'late_root', 'initial', {
       root_rotation_statements: [`ALTER USER "{{username}}" WITH PASSWORD '{{password}}'`, meanwhile],
     })
     await write(a, 'database/roles/lateprobe', { db_name: 'lateroot', creation_statements: 'CREATE ROLE "{{name}}"' })
