@@ -12,10 +12,11 @@
 // One replaced from elsewhere is what `mv new f` makes: the name gets a new inode, and programs
 // holding the old one keep what they read. A seal drops every name and every cached content.
 //
-// It also knows which inodes' content the kernel may hold and is current (`current`), and a keyed
-// digest of that content: an open of one can be answered without reading the secret, which is read
+// It also knows which inodes' content the kernel may hold and is current, with a keyed digest of
+// that content (`digest`): an open of one can be answered without reading the secret, which is read
 // only if the kernel asks; and should the secret be replaced or deleted while such a handle is open,
 // what the kernel still holds of it can be taken back and checked against the digest (`holds`).
+// Content too large to be taken back at once (MAX_STORED) is never current: its opens read it.
 
 import sodium from 'sodium-native'
 import type { CoreChange } from '../core/core-change.js'
@@ -44,10 +45,10 @@ export class KernelCache {
   /** Inodes whose cached content is being dropped: an open meanwhile must not keep it. */
   readonly #pending = new Map<number, number>()
   /**
-   * Inodes of stored secrets whose content the kernel may cache, unchanged since, with a digest
-   * of that content where it is small enough to be taken back (MAX_STORED).
+   * Inodes of stored secrets whose content the kernel may cache, unchanged since and small enough
+   * to be taken back (MAX_STORED), with a digest of that content.
    */
-  readonly #current = new Map<number, Buffer | undefined>()
+  readonly #current = new Map<number, Buffer>()
   readonly #digestKey = SecureKey.random(32)
 
   constructor(fuse: FuseLowLevel, session: Session, inodes: InodeTable) {
@@ -63,10 +64,10 @@ export class KernelCache {
 
   /**
    * `ino` was opened; `cached`: as a stored secret whose content the kernel may keep, `content`
-   * (given when small enough to be taken back, see `holds`).
+   * (given when small enough to be taken back, see `holds`; without it, `ino` is not current).
    */
   opened(ino: number, cached: boolean, content?: Uint8Array): void {
-    if (cached && !this.stale(ino)) this.#current.set(ino, content && this.#digest(content))
+    if (cached && content && !this.stale(ino)) this.#current.set(ino, this.#digest(content))
     else this.#current.delete(ino)
   }
 
@@ -75,14 +76,12 @@ export class KernelCache {
     this.#current.delete(ino)
   }
 
-  /** Whether what the kernel may cache of `ino` is the stored secret as it is now. */
-  current(ino: number): boolean {
-    return this.#current.has(ino) && !this.stale(ino)
-  }
-
-  /** The digest of what the kernel caches of `ino`, while current. */
+  /**
+   * The digest of what the kernel may cache of `ino` while that is the stored secret as it is now
+   * (current); undefined otherwise.
+   */
   digest(ino: number): Buffer | undefined {
-    return this.current(ino) ? this.#current.get(ino) : undefined
+    return this.stale(ino) ? undefined : this.#current.get(ino)
   }
 
   /** Whether `content` is the content whose digest is `digest`. */

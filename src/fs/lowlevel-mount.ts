@@ -74,7 +74,7 @@ interface LazyHandle {
   close: () => void
   sealed?: boolean
   /** The digest of what the kernel held when it was opened (KernelCache.digest). */
-  digest?: Buffer
+  digest: Buffer
 }
 
 /** A handle number as the addon carries it: the lowest bit is the addon's. */
@@ -173,7 +173,7 @@ export async function mountLowLevel(
     const at = '/' + path
     const byIno = new Map<number, { path: string; digest: Buffer; handles: LazyHandle[] }>()
     for (const l of lazy.values()) {
-      if (l.fd || l.sealed || !l.digest) continue
+      if (l.fd || l.sealed) continue
       const p = inodes.path(l.ino)
       if (p === undefined || (p !== at && !(under && p.startsWith(at + '/')))) continue
       const group = byIno.get(l.ino) ?? { path: p, digest: l.digest, handles: [] }
@@ -281,13 +281,14 @@ export async function mountLowLevel(
     open: (req, ino, flags) => {
       const path = inodes.path(ino)
       // The kernel holds the secret as it is: nothing to read unless the kernel asks.
-      if (path !== undefined && cache?.current(ino) && (flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY && fs.idle(path))
+      const digest = cache?.digest(ino)
+      if (path !== undefined && digest && (flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY && fs.idle(path))
         return serve(
           req,
           () => fs.reserveHandle(),
           (close) => {
             const h = nextLazy++
-            lazy.set(h, { ino, close, digest: cache?.digest(ino) })
+            lazy.set(h, { ino, close, digest })
             if (fuse.replyOpen(req, { fh: fhOf(h), readOnly: true, keepCache: true }) === 0) return
             lazy.delete(h)
             close()

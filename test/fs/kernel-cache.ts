@@ -15,6 +15,7 @@ import { countingBackend } from '../helpers/counting-backend.js'
 import { mountInProcess, sh, testBinding } from '../helpers/daemon.js'
 import { MemoryStorage } from '../../src/storage/memory-storage.js'
 import { noSpace } from '../../src/errors.js'
+import { MAX_STORED } from '../../src/fs/kernel-cache.js'
 
 if (testBinding() !== 'lowlevel') {
   t.pass('the fuse-native binding caches no attributes or contents')
@@ -48,6 +49,8 @@ const file = () => ({ kind: 'file', size: 64, created: new Date(0), modified: ne
 const core = new Core({
   storage: new MemoryStorage(),
   log,
+  // Room for a secret larger than the kernel gives back at once (MAX_STORED).
+  maxValueSize: 2 * MAX_STORED,
   backends: { ...builtinBackends, counting: factory, ticking, shouting },
 })
 await core.initialize(unlock)
@@ -241,6 +244,29 @@ t.test(
     }
   },
 )
+
+t.test('a secret too large to be taken back from the page cache: a descriptor keeps it all the same', async (t) => {
+  if (process.getuid?.() !== 0) return t.pass('skipped: dropping the page cache needs root')
+  const size = MAX_STORED + (MAX_STORED >> 1)
+  await apiWrite('secret/large', 'o'.repeat(size))
+  t.equal((await root('wc -c < secret/large')).stdout, `${size}\n`, 'read whole: the kernel caches it')
+  // Its open reads the store: what the kernel holds of it could not be taken back once evicted.
+  const reads = await coreReads(async () => {
+    const held = await fs.open(path.join(mnt, 'secret/large'), 'r')
+    try {
+      await apiWrite('secret/large', 'new value')
+      await core.changesApplied()
+      await fs.writeFile('/proc/sys/vm/drop_caches', '1')
+      const tail = Buffer.alloc(64)
+      const { bytesRead } = await held.read(tail, 0, 64, size - 64)
+      t.equal(tail.subarray(0, bytesRead).toString(), 'o'.repeat(64), 'its end, after eviction: the old value')
+    } finally {
+      await held.close()
+    }
+  })
+  t.equal(reads, 1, 'read once, at the open')
+  t.equal((await root('cat secret/large')).stdout, 'new value')
+})
 
 t.test('deleted, moved or unmounted through the API: gone at once from the cached names', async (t) => {
   await apiWrite('secret/d/a', '1')
