@@ -37,13 +37,14 @@ export class BarrierView implements StorageView {
     return this.#barrier.locked(this.#prefix + path, fn)
   }
 
-  batch(ops: BarrierOp[]): Promise<void> {
+  batch(ops: BarrierOp[], whileHeld?: LockHeld): Promise<void> {
     return this.#barrier.batch(
       ops.map((op) =>
         op.op === 'delete-prefix'
           ? { op: 'delete-prefix', prefix: this.#prefix + op.prefix }
           : { ...op, path: this.#prefix + op.path },
       ),
+      whileHeld,
     )
   }
 }

@@ -4,6 +4,7 @@
 import type { LockHeld } from '../storage/storage.js'
 
 export type { LockHeld }
+export { LockLost } from '../storage/storage.js'
 
 export type BarrierOp =
   | { op: 'put'; path: string; value: Uint8Array }
@@ -24,8 +25,8 @@ export interface Barrier {
    * '/'. With `limit`, at most that many, in no particular order.
    */
   list(prefix: string, limit?: number): Promise<string[]>
-  /** Applies every op or none. */
-  batch(ops: BarrierOp[]): Promise<void>
+  /** Applies every op or none; with `whileHeld`, only while that lock is still this process's (Storage.batch). */
+  batch(ops: BarrierOp[], whileHeld?: LockHeld): Promise<void>
   /**
    * Runs `fn` while no other process sharing the store runs a `locked` of the same path: for a
    * change made of steps outside the store too (a password set in a database, then stored). Fails

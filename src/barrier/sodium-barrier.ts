@@ -185,8 +185,8 @@ export class SodiumBarrier implements Barrier {
       .sort()
   }
 
-  async batch(ops: BarrierOp[]): Promise<void> {
-    await this.#storage.batch(this.#physical(ops))
+  async batch(ops: BarrierOp[], whileHeld?: LockHeld): Promise<void> {
+    await this.#storage.batch(this.#physical(ops), whileHeld)
   }
 
   locked<T>(path: string, fn: (held: LockHeld) => Promise<T>): Promise<T> {

@@ -8,12 +8,17 @@
 import pg from 'pg'
 import { Turns } from '../turns.js'
 import { busy } from '../errors.js'
-import type { LockHeld } from './storage.js'
+import { LockLost, type LockHeld } from './storage.js'
 
 /** Between two tries of a lock another daemon holds. */
 const RETRY_MS = 50
-const LOST =
-  "this daemon's lock on the change was lost (its connection to PostgreSQL ended), so the change was stopped; try again"
+
+/** A lock as the server lists it (pg_locks): of the session `pid`, keys `space` and `id`. */
+export interface LockHolder {
+  pid: number
+  space: number
+  id: number
+}
 
 export class PostgresLocks {
   readonly #config: pg.ClientConfig
@@ -22,6 +27,10 @@ export class PostgresLocks {
   readonly #waitMs: number
   /** This daemon's callers, by lock. */
   readonly #turns = new Turns<number>()
+  /** The locks held now, by the check each was given with. */
+  readonly #holding = new Map<LockHeld, { connection: Promise<pg.Client>; id: number }>()
+  /** Each connection's server process (session), for pg_locks. */
+  readonly #pids = new WeakMap<pg.Client, number>()
   #client: Promise<pg.Client> | undefined
   #closed = false
 
@@ -34,6 +43,17 @@ export class PostgresLocks {
   /** Runs `fn` while holding lock `id`; fails with `busy` after waiting #waitMs for it. */
   locked<T>(id: number, fn: (held: LockHeld) => Promise<T>, busyMessage: string): Promise<T> {
     return this.#turns.take(id, () => this.#hold(id, fn, busyMessage))
+  }
+
+  /**
+   * The session that must still hold the lock `held` was given with, for a write to check in its
+   * own transaction (PostgresStorage.batch); LockLost if this daemon knows it no longer does.
+   */
+  async holder(held: LockHeld): Promise<LockHolder> {
+    const lock = this.#holding.get(held)
+    const pid = lock && this.#client === lock.connection && this.#pids.get(await lock.connection)
+    if (!lock || !pid || this.#client !== lock.connection) throw new LockLost()
+    return { pid, space: this.#space, id: lock.id }
   }
 
   async close(): Promise<void> {
@@ -64,11 +84,13 @@ export class PostgresLocks {
         )
         if (answered && this.#client === connection) return
       }
-      throw busy(LOST)
+      throw new LockLost()
     }
+    this.#holding.set(held, { connection, id })
     try {
       return await fn(held)
     } finally {
+      this.#holding.delete(held)
       // Should the unlock fail, the connection is ended, and the server lets the lock go with it;
       // a connection no longer in use took its locks with it.
       if (this.#client === connection)
@@ -97,10 +119,14 @@ export class PostgresLocks {
       const client = new pg.Client(this.#config)
       // A connection the server or the network ended: the next statement opens another.
       client.on('error', () => void this.#drop(connection))
-      await client.connect().catch(async (e: unknown) => {
+      try {
+        await client.connect()
+        const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')
+        this.#pids.set(client, rows[0]!.pid)
+      } catch (e) {
         await client.end().catch(() => {})
         throw e
-      })
+      }
       return client
     })()
     this.#client = connection

@@ -13,8 +13,8 @@ import { reason } from './pg-reason.js'
 import { CHANNEL, CLAIM_LOCK, ENTRIES, META, NAMED_LOCKS, ensureSchema } from './postgres-schema.js'
 import { ChangeWatcher, noticePayload, type ChangeListener, type WatchTimings } from './postgres-watch.js'
 import { PostgresLeadership } from './postgres-leader.js'
-import { PostgresLocks } from './postgres-locks.js'
-import type { Leadership, LockHeld, Storage, StorageOp } from './storage.js'
+import { PostgresLocks, type LockHolder } from './postgres-locks.js'
+import { LockLost, type Leadership, type LockHeld, type Storage, type StorageOp } from './storage.js'
 
 /** Milliseconds (tests shorten them). */
 export interface PostgresTimings extends WatchTimings {
@@ -42,6 +42,8 @@ export interface PostgresStorageOptions {
 
 interface Pending {
   ops: StorageOp[]
+  /** The named lock the ops are written under (Storage.batch). */
+  whileHeld?: LockHeld
   resolve: () => void
   reject: (e: unknown) => void
 }
@@ -208,21 +210,27 @@ export class PostgresStorage implements Storage {
     return this.batch([{ op: 'delete', key }])
   }
 
-  batch(ops: StorageOp[]): Promise<void> {
+  batch(ops: StorageOp[], whileHeld?: LockHeld): Promise<void> {
     if (this.#closed) return Promise.reject(internal('the PostgreSQL store is closed'))
     return new Promise((resolve, reject) => {
-      this.#queue.push({ ops, resolve, reject })
+      this.#queue.push({ ops, ...(whileHeld && { whileHeld }), resolve, reject })
       this.#writing ??= this.#drain()
     })
   }
 
-  /** Commits the queued writes, one transaction at a time, each holding all that waited for it. */
+  /**
+   * Commits the queued writes, one transaction at a time, each holding all that waited for it; a
+   * write under a named lock alone, so that the lock's loss fails it and nothing else.
+   */
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
-      const group = this.#queue
-      this.#queue = []
+      const locked = this.#queue.findIndex((p) => p.whileHeld)
+      const group = this.#queue.splice(0, locked === 0 ? 1 : locked < 0 ? this.#queue.length : locked)
       try {
-        await this.#commit(group.flatMap((p) => p.ops))
+        await this.#commit(
+          group.flatMap((p) => p.ops),
+          group[0]!.whileHeld,
+        )
       } catch (e) {
         // Rolled back (or, if the connection broke at COMMIT, perhaps not: the caller is told it failed).
         const error = storeFailure(e, this.#hide, this.#timings.statement)
@@ -234,7 +242,7 @@ export class PostgresStorage implements Storage {
     this.#writing = undefined
   }
 
-  async #commit(ops: StorageOp[]): Promise<void> {
+  async #commit(ops: StorageOp[], whileHeld?: LockHeld): Promise<void> {
     const { keys, prefixes } = changedBy(ops)
     const payload = noticePayload(this.#origin, keys, prefixes)
     const writes = statements(ops)
@@ -242,8 +250,11 @@ export class PostgresStorage implements Storage {
     const notify = (at: number) =>
       `c AS (UPDATE ${META} SET changes = changes + 1 RETURNING changes)
        SELECT pg_notify($${at}, jsonb_set($${at + 1}::jsonb, '{change}', to_jsonb(c.changes))::text) FROM c`
+    // The lock's session is asked for after the writes: whoever takes the lock once it is lost
+    // writes the same keys after these are committed (their rows are locked until then).
+    const holder = whileHeld && (await this.#holder(whileHeld))
     await this.#withClient(async (client) => {
-      const only = writes.length === 1 ? writes[0]! : undefined
+      const only = writes.length === 1 && !holder ? writes[0]! : undefined
       if (only) {
         // One statement is one transaction, in one round trip: the write runs as a CTE beside the
         // notice (a single run of puts or of deletes, so its order within the statement is moot).
@@ -258,6 +269,14 @@ export class PostgresStorage implements Storage {
       await client.query('BEGIN')
       try {
         for (const s of writes) await client.query(s.text, s.values)
+        if (holder) {
+          const { rowCount } = await client.query(
+            `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = $1 AND classid = $2::int4::oid
+               AND objid = $3::int4::oid AND objsubid = 2 AND granted`,
+            [holder.pid, holder.space, holder.id],
+          )
+          if (rowCount === 0) throw new LockLost()
+        }
         await client.query(`WITH ${notify(1)}`, [CHANNEL, payload])
         await client.query('COMMIT')
       } catch (e) {
@@ -358,6 +377,12 @@ export class PostgresStorage implements Storage {
         await client.query('SELECT pg_advisory_unlock($1, $2)', [...CLAIM_LOCK])
       }
     })
+  }
+
+  /** The session that holds the named lock `held` was given with, as far as this daemon knows. */
+  #holder(held: LockHeld): Promise<LockHolder> {
+    if (!this.#locks) return Promise.reject(new LockLost())
+    return this.#locks.holder(held)
   }
 
   /** Runs `fn` while holding the named lock `id` (postgres-locks.ts). */

@@ -1,6 +1,8 @@
 // The physical layer: opaque string keys to opaque byte values. Everything above it sees only
 // this interface, so another implementation (a shared PostgreSQL store) slots in here.
 
+import { SecretfsError } from '../errors.js'
+
 export type StorageOp =
   | { op: 'put'; key: string; value: Uint8Array }
   | { op: 'delete'; key: string }
@@ -12,11 +14,22 @@ export type StorageChange = { keys: string[]; prefixes: string[] } | { all: true
 
 /**
  * Given with a named lock (Storage.locked): resolves if the lock is still this process's, and
- * fails with `busy` once it is not (its holder's connection to a shared store ended, and with it
+ * fails with LockLost once it is not (its holder's connection to a shared store ended, and with it
  * the lock, which another daemon may hold now). A change made under the lock calls it before each
- * step it cannot undo, so that a lock lost on the way stops the change before that step.
+ * step it cannot undo, so that a lock lost on the way stops the change before that step; its last
+ * step, the store write, is given it instead (Storage.batch), which checks it with the write.
  */
 export type LockHeld = () => Promise<void>
+
+/** A named lock was lost (see LockHeld): the change was stopped, and can be tried again. */
+export class LockLost extends SecretfsError {
+  constructor() {
+    super(
+      'busy',
+      "this daemon's lock on the change was lost (its connection to PostgreSQL ended), so the change was stopped; try again",
+    )
+  }
+}
 
 /** Leading among the processes that share a store (Vault's HA lock): one of them at a time. */
 export interface Leadership {
@@ -36,8 +49,13 @@ export interface Storage {
    * a directory is empty without reading all of it).
    */
   list(prefix: string, limit?: number): Promise<string[]>
-  /** Applies every op or none, durably. */
-  batch(ops: StorageOp[]): Promise<void>
+  /**
+   * Applies every op or none, durably. With `whileHeld` (a named lock's, see LockHeld), only while
+   * that lock is still this process's: checked in the same transaction, after the writes, so that
+   * another process that takes the lock later writes after them. Else none, and LockLost. (A store
+   * no other process shares has no lock to lose.)
+   */
+  batch(ops: StorageOp[], whileHeld?: LockHeld): Promise<void>
   /**
    * The bytewise-largest `length` bytes at `offset` among the values of the keys under `prefix`
    * (undefined when there are none): the barrier's newest key term, without reading every value

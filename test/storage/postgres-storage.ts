@@ -210,6 +210,10 @@ t.test(
       "what the caller's work throws is passed on as it is",
     )
 
+    // A write under a lock lands while the lock is held (a negative id: the server lists it as an oid).
+    await a.locked(-11, (held) => a.batch([{ op: 'put', key: 'locked/1', value: v('while held') }], held))
+    t.equal(text(await b.get('locked/1')), 'while held', 'a write under a lock held is stored')
+
     // A holder whose connection ends (a daemon killed) holds it no longer, and is told so.
     let heldByA: LockHeld | undefined
     let finish!: () => void
@@ -226,8 +230,23 @@ t.test(
     t.equal(killed, '1', "the connection holding a's lock was ended")
     t.equal(await b.locked(10, async () => 'had'), 'had', 'b has it at once')
     await t.rejects(heldByA!(), kind('busy', /lock on the change was lost/), 'a is told that its lock is gone')
+    // Writes under the lost lock are refused; those of others queued with them are not.
+    const others = a.put('locked/3', v('under no lock'))
+    await t.rejects(
+      a.batch([{ op: 'put', key: 'locked/2', value: v('too late') }], heldByA),
+      kind('busy', /lock on the change was lost/),
+      'a write under the lost lock fails',
+    )
+    await others
+    t.equal(await b.get('locked/2'), undefined, 'and stores nothing')
+    t.equal(text(await b.get('locked/3')), 'under no lock', 'a write under no lock beside it is stored')
     finish()
     await holding
+    await t.rejects(
+      a.batch([{ op: 'put', key: 'locked/2', value: v('after') }], heldByA),
+      kind('busy', /lock on the change was lost/),
+      'so does one under a lock let go',
+    )
     t.equal(await a.locked(10, async () => 'again'), 'again', 'a takes it again, on a new connection')
   },
 )

@@ -5,7 +5,7 @@
 // with PostgreSQL's reason. A read never shows the password.
 
 import { invalid, notFound } from '../../errors.js'
-import type { StorageView } from '../../barrier/barrier.js'
+import type { LockHeld, StorageView } from '../../barrier/barrier.js'
 import type { FieldData } from '../framework/fields.js'
 import { getJson, putJson, type JsonEntry } from '../framework/json-entry.js'
 import type { PathSpec } from '../framework/path-backend.js'
@@ -47,8 +47,14 @@ export async function readConfig(storage: StorageView, name: string): Promise<Js
   return entry && { ...entry, data: { ...DEFAULTS, ...entry.data } }
 }
 
-export async function writeConfig(storage: StorageView, name: string, config: DbConfig, created?: Date) {
-  await putJson(storage, storageKey(name), config, created)
+export async function writeConfig(
+  storage: StorageView,
+  name: string,
+  config: DbConfig,
+  created?: Date,
+  whileHeld?: LockHeld,
+) {
+  await putJson(storage, storageKey(name), config, created, whileHeld)
 }
 
 export async function configNames(storage: StorageView): Promise<string[]> {

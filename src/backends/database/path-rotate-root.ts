@@ -18,8 +18,9 @@ export type RootRotationWal = { kind: 'root'; db_name: string; password: string 
 
 /**
  * Sets a new password for config/NAME's own user and stores it. Should this daemon's lock on the
- * configuration be lost while the database is given the password, another daemon may have given
- * it one after: the configuration is then given this one only if it works, under a new lock.
+ * configuration be lost after the database is given the password, and before it is stored
+ * (checked with the store write), another daemon may have given it one after: the configuration is
+ * then given this one only if it works, under a new lock.
  */
 export async function rotateRoot(state: DatabaseState, name: string): Promise<void> {
   const lost = await state.serialize(`config/${name}`, async (held) => {
@@ -47,13 +48,9 @@ export async function rotateRoot(state: DatabaseState, name: string): Promise<vo
       await deleteWal(state.storage, walId).catch(() => {})
       throw e
     }
-    if (!(await DatabaseState.stillHeld(held))) return { wal, walId }
-    await writeConfig(
-      state.storage,
-      name,
-      { ...config, password: wal.password, root_rotated: Date.now() },
-      entry.created,
-    )
+    const rotated = { ...config, password: wal.password, root_rotated: Date.now() }
+    if (!(await DatabaseState.stored(writeConfig(state.storage, name, rotated, entry.created, held))))
+      return { wal, walId }
     state.configChanged(name)
     await deleteWal(state.storage, walId)
     return undefined

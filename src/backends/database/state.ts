@@ -4,7 +4,7 @@
 
 import { Turns } from '../../turns.js'
 import { notFound } from '../../errors.js'
-import type { LockHeld, StorageView } from '../../barrier/barrier.js'
+import { LockLost, type LockHeld, type StorageView } from '../../barrier/barrier.js'
 import type { JsonEntry } from '../framework/json-entry.js'
 import { readConfig, type DbConfig } from './path-config.js'
 import { Database, type PgTimeouts } from './postgres.js'
@@ -51,12 +51,18 @@ export class DatabaseState {
     return this.#turns.take(key, () => this.storage.locked(key, fn))
   }
 
-  /** Whether a `serialize` caller's lock is still this daemon's (see LockHeld), as a yes or no. */
-  static stillHeld(held: LockHeld): Promise<boolean> {
-    return held().then(
-      () => true,
-      () => false,
-    )
+  /**
+   * Whether a `serialize` caller's `write` under its lock (given `held`, see Storage.batch) was
+   * stored: false if the lock was lost first; any other failure is thrown.
+   */
+  static async stored(write: Promise<void>): Promise<boolean> {
+    try {
+      await write
+      return true
+    } catch (e) {
+      if (e instanceof LockLost) return false
+      throw e
+    }
   }
 
   /** Ends every pool: each is made anew from its configuration at its next use. */

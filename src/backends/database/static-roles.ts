@@ -102,9 +102,9 @@ export class StaticRotations {
   /**
    * Sets a new password for the static role `name` now and stores it. `role` is the role to store
    * when it is new (not stored yet); otherwise the stored one is rotated. Should this daemon's lock
-   * on the role be lost while the database is given the password, another daemon may have given it
-   * one after: which it has last is unknown, so nothing is stored and the rotation is made once
-   * more, under a new lock.
+   * on the role be lost after the database is given the password, and before it is stored (checked
+   * with the store write), another daemon may have given it one after: which it has last is
+   * unknown, so nothing is stored and the rotation is made once more, under a new lock.
    */
   async rotate(name: string, role?: StaticRole): Promise<StaticRole> {
     const first = await this.#rotate(name, role)
@@ -115,7 +115,7 @@ export class StaticRotations {
     return again.rotated
   }
 
-  /** One rotation; `lostAfter` (its write-ahead record, kept) if the lock went while it ran the statements. */
+  /** One rotation; `lostAfter` (its write-ahead record, kept) if the lock went before it was stored. */
   #rotate(name: string, role?: StaticRole): Promise<{ rotated: StaticRole } | { lostAfter: string }> {
     return this.#state.serialize(`static-role/${name}`, async (held) => {
       const storage = this.#state.storage
@@ -137,9 +137,9 @@ export class StaticRotations {
         await deleteWal(storage, walId).catch(() => {})
         throw e
       }
-      if (!(await DatabaseState.stillHeld(held))) return { lostAfter: walId }
       const rotated: StaticRole = { ...current, password, last_vault_rotation: Date.now() }
-      await putJson(storage, storageKey(name), rotated, old?.created)
+      const stored = putJson(storage, storageKey(name), rotated, old?.created, held)
+      if (!(await DatabaseState.stored(stored))) return { lostAfter: walId }
       await deleteWal(storage, walId)
       this.#errors.delete(name)
       this.#schedule(name, rotated.rotation_period * 1000)

@@ -3,7 +3,7 @@
 // records such as the AWS root configuration hold a secret key.
 
 import { integrity } from '../../errors.js'
-import type { StorageView } from '../../barrier/barrier.js'
+import type { LockHeld, StorageView } from '../../barrier/barrier.js'
 
 export interface JsonEntry<T> {
   created: Date
@@ -31,13 +31,22 @@ export async function getJson<T>(storage: StorageView, key: string): Promise<Jso
   return { created: new Date(stored.created), modified: new Date(stored.modified), data: stored.data as T }
 }
 
-/** Stores `data` at `key`, keeping the creation time of what was there. */
-export async function putJson(storage: StorageView, key: string, data: unknown, created?: Date): Promise<void> {
+/**
+ * Stores `data` at `key`, keeping the creation time of what was there; with `whileHeld`, only while
+ * that named lock is still this daemon's (else LockLost, see Storage.batch).
+ */
+export async function putJson(
+  storage: StorageView,
+  key: string,
+  data: unknown,
+  created?: Date,
+  whileHeld?: LockHeld,
+): Promise<void> {
   const now = Date.now()
   const stored: Stored = { created: created?.getTime() ?? now, modified: now, data }
   const encoded = Buffer.from(JSON.stringify(stored), 'utf8')
   try {
-    await storage.put(key, encoded)
+    await storage.batch([{ op: 'put', path: key, value: encoded }], whileHeld)
   } finally {
     encoded.fill(0)
   }

@@ -14,7 +14,7 @@ import { Core } from '../../../src/core/core.js'
 import { encodeFields } from '../../../src/core/secret-data.js'
 import { NAMED_LOCKS } from '../../../src/storage/postgres-schema.js'
 import { PostgresStorage } from '../../../src/storage/postgres-storage.js'
-import type { StorageOp } from '../../../src/storage/storage.js'
+import type { LockHeld, StorageOp } from '../../../src/storage/storage.js'
 import { kind } from '../../helpers/error-match.js'
 import { havePostgres, startPostgres } from '../../helpers/postgres.js'
 
@@ -31,12 +31,12 @@ if (havePostgres(t)) {
     /** Run before the next write, once. */
     beforeNextBatch?: () => Promise<void>
 
-    override async batch(ops: StorageOp[]): Promise<void> {
+    override async batch(ops: StorageOp[], whileHeld?: LockHeld): Promise<void> {
       const before = this.beforeNextBatch
       this.beforeNextBatch = undefined
       await before?.()
       await new Promise((r) => setTimeout(r, Math.random() * 40))
-      return super.batch(ops)
+      return super.batch(ops, whileHeld)
     }
   }
   const storages = new Map<Core, SlowStorage>()
@@ -76,6 +76,14 @@ if (havePostgres(t)) {
     }
     storage.beforeNextBatch = end
   }
+
+  /** Runs `fn` before `c`'s `n`th write from now (1: the next). */
+  const beforeWrite = (c: Core, n: number, fn: () => Promise<void>) => {
+    storages.get(c)!.beforeNextBatch = n > 1 ? async () => beforeWrite(c, n - 1, fn) : fn
+  }
+  /** Ends the connection that holds the named locks, as the network or the server would. */
+  const endLockConnection = () =>
+    pg.query(`SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = ${NAMED_LOCKS}`)
 
   const a = await core(t, true)
   const b = await core(t, false)
@@ -171,6 +179,44 @@ if (havePostgres(t)) {
     const { password } = await readJson<{ password: string }>(a, 'database/static-creds/late')
     t.ok(await logsIn('late_app', password), 'the stored password is the one the database has')
     t.notOk(await logsIn('late_app', "another daemon's").catch(() => false), 'not the one set in between')
+  })
+
+  t.test('a rotation whose lock is lost just before it stores the password is made again', async (t) => {
+    await pg.query(`CREATE ROLE fenced_app LOGIN PASSWORD 'initial'`)
+    t.teardown(() => pg.query('DROP ROLE IF EXISTS fenced_app'))
+    await configure('fenced')
+    await write(a, 'database/static-roles/fenced', { db_name: 'fenced', username: 'fenced_app', rotation_period: '1h' })
+    // After the database is given the password (the write-ahead record is the first write, the
+    // password the second): the lock's connection ends, and another daemon sets one after.
+    beforeWrite(a, 2, async () => {
+      await endLockConnection()
+      await pg.query(`ALTER ROLE fenced_app WITH PASSWORD 'another daemon''s'`)
+    })
+    await write(a, 'database/rotate-role/fenced')
+    const { password } = await readJson<{ password: string }>(a, 'database/static-creds/fenced')
+    t.ok(await logsIn('fenced_app', password), 'the stored password is the one the database has')
+    t.notOk(await logsIn('fenced_app', "another daemon's").catch(() => false), 'not the one set in between')
+  })
+
+  t.test('a root rotation whose lock is lost just before it stores the password stores one that works', async (t) => {
+    await pg.query(`CREATE ROLE fenced_root SUPERUSER LOGIN PASSWORD 'initial'`)
+    t.teardown(() => pg.query('DROP ROLE IF EXISTS fenced_root'))
+    await configure('fencedroot', 'fenced_root', 'initial')
+    await write(a, 'database/roles/fencedprobe', {
+      db_name: 'fencedroot',
+      creation_statements: 'CREATE ROLE "{{name}}"',
+    })
+    // After the database is given the password: the lock's connection ends, and another password
+    // (here the one stored) is set after this one's.
+    beforeWrite(a, 2, async () => {
+      await endLockConnection()
+      await pg.query(`ALTER ROLE fenced_root WITH PASSWORD 'initial'`)
+    })
+    await write(a, 'database/rotate-root/fencedroot')
+    t.ok(await logsIn('fenced_root', 'initial'), 'the database has the password set last')
+    const { lease } = await a.read('database/creds/fencedprobe')
+    t.ok(lease, 'and the configuration connects with the one it stored')
+    if (lease) await a.revokeLease(lease.id)
   })
 
   t.test('a root rotation whose lock is lost before it sets the password changes nothing', async (t) => {
