@@ -51,9 +51,11 @@ export class PostgresLocks {
    */
   async holder(held: LockHeld): Promise<LockHolder> {
     const lock = this.#holding.get(held)
-    const pid = lock && this.#client === lock.connection && this.#pids.get(await lock.connection)
-    if (!lock || !pid || this.#client !== lock.connection) throw new LockLost()
-    return { pid, space: this.#space, id: lock.id }
+    if (lock && this.#client === lock.connection) {
+      const pid = this.#pids.get(await lock.connection)
+      if (pid !== undefined && this.#client === lock.connection) return { pid, space: this.#space, id: lock.id }
+    }
+    throw new LockLost()
   }
 
   async close(): Promise<void> {

@@ -250,8 +250,6 @@ export class PostgresStorage implements Storage {
     const notify = (at: number) =>
       `c AS (UPDATE ${META} SET changes = changes + 1 RETURNING changes)
        SELECT pg_notify($${at}, jsonb_set($${at + 1}::jsonb, '{change}', to_jsonb(c.changes))::text) FROM c`
-    // The lock's session is asked for after the writes: whoever takes the lock once it is lost
-    // writes the same keys after these are committed (their rows are locked until then).
     const holder = whileHeld && (await this.#holder(whileHeld))
     await this.#withClient(async (client) => {
       const only = writes.length === 1 && !holder ? writes[0]! : undefined
@@ -269,6 +267,8 @@ export class PostgresStorage implements Storage {
       await client.query('BEGIN')
       try {
         for (const s of writes) await client.query(s.text, s.values)
+        // Whether the lock is still held is asked after the writes: whoever takes it once it is
+        // lost writes the same keys after these are committed (their rows are locked until then).
         if (holder) {
           const { rowCount } = await client.query(
             `SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = $1 AND classid = $2::int4::oid
