@@ -124,7 +124,18 @@ type Body = { json: unknown } | { raw: Uint8Array } | { encodedJson: Uint8Array 
 
 /** '/v1/' and the path, each component percent-encoded; a trailing '/' is kept. */
 export function apiPath(path: string): string {
-  return '/v1/' + path.split('/').map(encodeURIComponent).join('/')
+  return '/v1/' + decoded(path).split('/').map(encodeURIComponent).join('/')
+}
+
+/**
+ * `path`, unless it holds U+FFFD: a command line's argument that is not UTF-8 reaches Node with it
+ * in place of what could not be decoded, and so would name another secret (the one with that
+ * character), the same for every such argument.
+ */
+function decoded(path: string): string {
+  if (path.includes('\uFFFD'))
+    throw new Error('a path must be UTF-8 text: this one has bytes that are not, or the character U+FFFD')
+  return path
 }
 
 export class ApiClient {
@@ -276,7 +287,7 @@ export class ApiClient {
   }
 
   async remount(from: string, to: string): Promise<void> {
-    await this.json('POST', '/v1/sys/remount', { json: { from, to } })
+    await this.json('POST', '/v1/sys/remount', { json: { from: decoded(from), to: decoded(to) } })
   }
 
   sealStatus(): Promise<SealStatusResponse> {

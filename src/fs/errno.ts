@@ -38,7 +38,7 @@ const logged = new Set<ErrorKind>(['integrity', 'internal', 'busy', 'no-space', 
 /** Conditions only the filesystem has, with no core error kind. */
 export class FsError extends Error {
   constructor(
-    readonly errno: 'EBADF' | 'ESTALE' | 'ENFILE' | 'ENOMEM',
+    readonly errno: 'EBADF' | 'ESTALE' | 'ENFILE' | 'ENOMEM' | 'EILSEQ',
     message: string,
   ) {
     super(message)
@@ -54,6 +54,9 @@ export const badHandle = (): FsError => new FsError('EBADF', 'no such open file'
  * open once: then `echo x > name` creates the file and `cat name` says ENOENT.
  */
 export const staleName = (): FsError => new FsError('ESTALE', 'the name is no longer there')
+
+/** A name that is not UTF-8: it cannot be told apart from others (see SecretFs.operations). */
+export const undecodableName = (): FsError => new FsError('EILSEQ', 'a name must be UTF-8')
 
 /** The negative errno for `error`, as fuse-native expects. Logs what the operator must see. */
 export function toErrno(error: unknown, log: Logger): number {

@@ -15,7 +15,7 @@ import { leasedSecretJson } from '../format/lease.js'
 import { isDir, isKind, notDir, notFound, readOnly, sealed, unsupported } from '../errors.js'
 import type { Logger } from '../log.js'
 import { Attributes } from './attributes.js'
-import { badHandle, staleName, toErrno } from './errno.js'
+import { badHandle, staleName, toErrno, undecodableName } from './errno.js'
 import { FileHandle } from './file-handle.js'
 import { checkName, isProbeAtRoot, parentOf, parseFsPath } from './fs-paths.js'
 import { HandleTable, HIDDEN_NAME } from './handle-table.js'
@@ -84,7 +84,7 @@ export class SecretFs {
       hot.touch()
       this.serve(work, answer, fail)
     }
-    return {
+    return this.#decodedOnly({
       getattr: (p, cb) =>
         serve(
           () => this.getattr(p),
@@ -129,7 +129,32 @@ export class SecretFs {
       symlink: (_a, _b, cb) => serve(() => refuse('symbolic links are not supported'), cb, cb),
       link: (_a, _b, cb) => serve(() => refuse('hard links are not supported'), cb, cb),
       mknod: (_p, _mode, _dev, cb) => serve(() => refuse('only regular files are supported'), cb, cb),
+    })
+  }
+
+  /**
+   * `ops` for paths fuse-native decoded whole: it gives JS each path as UTF-8, with U+FFFD for
+   * what could not be decoded, so that such a name would stand for every name that differs from it
+   * only there. A path with U+FFFD is refused (EILSEQ). (The low-level binding refuses a name that
+   * is not UTF-8 before it is decoded, and takes U+FFFD as the character it is.)
+   */
+  #decodedOnly(ops: Operations): Operations {
+    const guarded: Record<string, unknown> = {}
+    for (const [name, op] of Object.entries(ops) as [string, (...args: unknown[]) => void][]) {
+      const paths = name === 'init' ? 0 : name === 'rename' || name === 'link' ? 2 : 1
+      guarded[name] = (...args: unknown[]) => {
+        if (!args.slice(0, paths).some((p) => (p as string).includes('\uFFFD'))) return op(...args)
+        const cb = args[args.length - 1] as (errno: number) => void
+        this.serve(
+          () => {
+            throw undecodableName()
+          },
+          cb,
+          cb,
+        )
+      }
     }
+    return guarded as Operations
   }
 
   // ---- requests ----

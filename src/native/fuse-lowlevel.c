@@ -145,6 +145,40 @@ static napi_value string(napi_env env, const char *s) {
   return v;
 }
 
+/** Whether `s` is UTF-8 (RFC 3629: no overlong forms, surrogates or code points past U+10FFFF). */
+static bool utf8_valid(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    unsigned char c = *p++, lo = 0x80, hi = 0xBF;
+    int more;
+    if (c < 0x80) continue;
+    if (c >= 0xC2 && c <= 0xDF) more = 1;
+    else if (c == 0xE0) more = 2, lo = 0xA0;
+    else if (c == 0xED) more = 2, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF) more = 2;
+    else if (c == 0xF0) more = 3, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3) more = 3;
+    else if (c == 0xF4) more = 3, hi = 0x8F;
+    else return false;
+    // The terminating NUL fails these, so a sequence cut short is refused too.
+    if (*p < lo || *p > hi) return false;
+    for (p++; --more > 0; p++)
+      if (*p < 0x80 || *p > 0xBF) return false;
+  }
+  return true;
+}
+
+/**
+ * A name JS could be given: one that is not UTF-8 would reach it with U+FFFD for what could not be
+ * decoded, the same name as other undecodable ones, so it is answered `errno` here. (A lookup
+ * finds none such: ENOENT; a name to be made is refused: EILSEQ.)
+ */
+static bool name_ok(fuse_req_t req, const char *name, int errno_) {
+  if (utf8_valid(name)) return true;
+  fuse_reply_err(req, errno_);
+  return false;
+}
+
 static void request_finalize(napi_env env, void *data, void *hint) {
   (void)env;
   (void)hint;
@@ -243,6 +277,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn) {
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  if (!name_ok(req, name, ENOENT)) return;
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, parent), string(env, name)};
   dispatch(req, OP_LOOKUP, true, 2, a);
@@ -281,18 +316,21 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  if (!name_ok(req, name, EILSEQ)) return;
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, parent), string(env, name), number(env, mode)};
   dispatch(req, OP_MKDIR, false, 3, a);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  if (!name_ok(req, name, ENOENT)) return;
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, parent), string(env, name)};
   dispatch(req, OP_UNLINK, false, 2, a);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  if (!name_ok(req, name, ENOENT)) return;
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, parent), string(env, name)};
   dispatch(req, OP_RMDIR, false, 2, a);
@@ -300,6 +338,7 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name) {
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent, const char *newname,
                       unsigned int flags) {
+  if (!name_ok(req, name, ENOENT) || !name_ok(req, newname, EILSEQ)) return;
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, parent), string(env, name), ino_value(env, newparent), string(env, newname),
                     number(env, flags)};
@@ -313,6 +352,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi) {
+  if (!name_ok(req, name, EILSEQ)) return;
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, parent), string(env, name), number(env, mode), number(env, fi->flags)};
   dispatch(req, OP_CREATE, false, 4, a);

@@ -30,6 +30,18 @@ t.test('failures that help, and their exit codes', async (t) => {
   t.match((await cli(['unmount', 'nowhere/'])).stderr, /Error unmounting 'nowhere\/': no mount at that path/)
   t.match((await cli(['mount', 'generic', '--path', 'secret'])).stderr, /already mounted/)
   t.match((await cli(['write', 'secret/a/../b', 'k=v'])).stderr, /cannot contain '.' or '..'/)
+  // What Node makes of an argument that is not UTF-8: U+FFFD for each byte it could not decode.
+  for (const args of [
+    ['write', 'secret/\uFFFD', 'k=v'],
+    ['read', 'secret/\uFFFD'],
+    ['mount', 'generic', '--path', 'x\uFFFD'],
+    ['remount', 'secret', 'x\uFFFD'],
+  ]) {
+    const r = await cli(args)
+    t.equal(r.code, 1, args.join(' '))
+    t.match(r.stderr, /: a path must be UTF-8 text: this one has bytes that are not, or the character U\+FFFD\n$/)
+  }
+  t.same((await cli(['list', 'secret/'])).stdout, '', 'nothing was written')
 
   for (const args of [
     [],

@@ -30,6 +30,26 @@ t.test('cat, echo >, echo >>, printf with binary bytes, head -c, tee', async (t)
   t.equal((await run(': > f && wc -c < f')).stdout.trim(), '0', 'an open with O_TRUNC alone empties the file')
 })
 
+t.test('a name that is not UTF-8 is refused (EILSEQ), never taken for another', async (t) => {
+  const run = await inDir('names')
+  /** `cmd` with $n the name whose bytes `octal` gives (in escapes, as printf takes them). */
+  const named = (octal: string, cmd: string) => run(`n="$(printf '${octal}')"; ${cmd}`)
+  const refused = /Invalid or incomplete multibyte or wide character/
+  t.match((await named('\\377', 'printf one > "$n"')).stderr, refused, 'a byte that is no UTF-8')
+  t.match((await named('\\376', 'printf two > "$n"')).stderr, refused, 'another, which must not be the same name')
+  t.match((await named('a\\303', 'printf three > "$n"')).stderr, refused, 'a sequence cut short')
+  t.match((await named('\\300\\257', 'printf four > "$n"')).stderr, refused, "an overlong '/'")
+  t.match((await named('\\355\\240\\200', 'printf five > "$n"')).stderr, refused, 'a surrogate')
+  t.match((await named('\\364\\220\\200\\200', 'printf six > "$n"')).stderr, refused, 'past U+10FFFF')
+  t.match((await named('\\377', 'mkdir "$n"')).stderr, refused, 'mkdir')
+  t.equal((await run('printf kept > kept')).code, 0)
+  t.match((await named('\\377', 'mv kept "$n"')).stderr, refused, 'mv to such a name')
+  t.equal((await run('ls -A')).stdout, 'kept\n', 'nothing was made, nothing lost')
+  t.not((await named('\\377', 'cat "$n"')).code, 0, 'and none can be read')
+  t.equal((await run('printf été > ünïcødé && cat ünïcødé')).stdout, 'été', 'UTF-8 names are names')
+  t.equal((await named('\\360\\237\\224\\221', 'printf key > "$n" && cat "$n"')).stdout, 'key', 'four bytes too')
+})
+
 t.test('cp in and out, cp -r of a tree, cp -p', async (t) => {
   const outside = await tempDir(t)
   await fs.mkdir(path.join(outside, 'tree/a/b'), { recursive: true })
