@@ -41,6 +41,11 @@ t.test('failures that help, and their exit codes', async (t) => {
     t.equal(r.code, 1, args.join(' '))
     t.match(r.stderr, /: a path must be UTF-8 text: this one has bytes that are not, or the character U\+FFFD\n$/)
   }
+  for (const pair of ['k=\uFFFD', '\uFFFD=v']) {
+    const r = await cli(['write', 'secret/x', 'a=b', pair])
+    t.equal(r.code, 1, pair)
+    t.match(r.stderr, /^Error: argument 2 after the path is not UTF-8 text \(or holds the character U\+FFFD\)\n/)
+  }
   t.same((await cli(['list', 'secret/'])).stdout, '', 'nothing was written')
 
   for (const args of [

@@ -46,6 +46,12 @@ export async function parseFields(pairs: string[]): Promise<Record<string, strin
   for (const [i, pair] of pairs.entries()) {
     const eq = pair.indexOf('=')
     if (eq <= 0) throw new UsageError(`argument ${i + 1} after the path is not key=value`)
+    // Node gives an argument that is not UTF-8 with U+FFFD in place of what it could not decode.
+    if (pair.includes('\uFFFD'))
+      throw new CliError(
+        `argument ${i + 1} after the path is not UTF-8 text (or holds the character U+FFFD)`,
+        'Store bytes as they are with: secretfs write PATH - < FILE',
+      )
     const key = pair.slice(0, eq)
     const value = pair.slice(eq + 1)
     if (value === '-') {
