@@ -219,12 +219,14 @@ export class SodiumBarrier implements Barrier {
    * Follows the changes other processes make to a shared store: a keyring one of them rotated is
    * taken up here, and `listener` hears of every other change, as logical paths. A change that
    * cannot be taken up (the store unreachable a moment) goes to `failed`, and the whole store is
-   * taken up again a moment later (FOLLOW_RETRY_MS), until that succeeds. Undefined for a store
-   * that no other process shares.
+   * taken up again a moment later (FOLLOW_RETRY_MS), until that succeeds. `since`: the store's
+   * count of changes before the caller loaded what it holds (Storage.changes). Undefined for a
+   * store that no other process shares.
    */
   watch(
     listener: (change: BarrierChange) => void | Promise<void>,
     failed: (error: unknown) => void = () => {},
+    since?: number,
   ): (() => void) | undefined {
     if (!this.#storage.watch) return undefined
     // One change at a time, in order: a keyring is taken up before what was written under it.
@@ -249,7 +251,7 @@ export class SodiumBarrier implements Barrier {
           delay = Math.min(2 * delay, FOLLOW_RETRY_MAX_MS)
         })
     }
-    const stop = this.#storage.watch(follow)
+    const stop = this.#storage.watch(follow, since)
     return () => {
       stopped = true
       clearTimeout(retry)

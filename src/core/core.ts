@@ -165,8 +165,10 @@ export class Core {
     if (!this.barrier.sealed) return
     await this.barrier.unseal(unlock)
     try {
+      // A change another daemon makes from here on is heard of, even before this one listens.
+      const since = await this.storage.changes?.()
       await this.#loadMounts()
-      if (this.#share()) await this.#leases.restore()
+      if (this.#share(since)) await this.#leases.restore()
       else {
         await this.#recover()
         await this.#leases.restore()
@@ -454,10 +456,11 @@ export class Core {
    * The one that leads revokes leases at expiry, undoes what others left half made, and runs the
    * backends' timed work. Returns whether the store is shared.
    */
-  #share(): boolean {
+  #share(since?: number): boolean {
     const stop = this.barrier.watch(
       (change) => this.#follow(change),
       (e) => this.log.warn('a change another daemon made could not be taken up; the whole store is read again', e),
+      since,
     )
     if (!stop) return false
     this.#stopFollowing = stop

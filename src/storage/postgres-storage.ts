@@ -405,12 +405,17 @@ export class PostgresStorage implements Storage {
     }
   }
 
-  watch(listener: ChangeListener): () => void {
+  watch(listener: ChangeListener, since?: number): () => void {
     if (this.#closed) return () => {}
     this.#watcher ??= new ChangeWatcher(this.#config, this.#origin, this.#timings, async () =>
       (await this.#checkout()).release(),
     )
-    return this.#watcher.add(listener)
+    return this.#watcher.add(listener, since)
+  }
+
+  async changes(): Promise<number> {
+    const { rows } = await this.#read<{ changes: string }>(`SELECT changes FROM ${META}`, [])
+    return Number(rows[0]!.changes)
   }
 
   /** Contends to lead among the daemons sharing the store (postgres-leader.ts). */

@@ -53,6 +53,8 @@ export class ChangeWatcher {
   /** Every number up to this one was judged; numbers up to `#seen` are judged at the next poll. */
   #judged = 0
   #seen = 0
+  /** The counter before what the first listener loaded: the first connection judges from there. */
+  #since: number | undefined
 
   constructor(config: pg.ClientConfig, origin: string, timings: WatchTimings, schema: () => Promise<void>) {
     this.#config = config
@@ -62,10 +64,17 @@ export class ChangeWatcher {
     this.#backoff = timings.reconnectMin
   }
 
-  /** Adds a listener; the first one opens the LISTEN connection. Returns its stop function. */
-  add(listener: ChangeListener): () => void {
+  /**
+   * Adds a listener; the first one opens the LISTEN connection, and with `since` (the counter read
+   * before what the listener loaded) hears `all` if changes came between then and the LISTEN.
+   * Returns its stop function.
+   */
+  add(listener: ChangeListener, since?: number): () => void {
     this.#listeners.add(listener)
-    if (this.#listeners.size === 1 && !this.#stopped) this.#start()
+    if (this.#listeners.size === 1 && !this.#stopped) {
+      this.#since = since
+      this.#start()
+    }
     return () => {
       this.#listeners.delete(listener)
       if (this.#listeners.size === 0) void this.#pause()
@@ -118,7 +127,11 @@ export class ChangeWatcher {
         return
       }
       this.#client = client
-      this.#judged = this.#seen = counter
+      // Changes since what the listener loaded, before the LISTEN, were named by no notification:
+      // the next poll finds them missed.
+      this.#judged = Math.min(this.#since ?? counter, counter)
+      this.#seen = counter
+      this.#since = undefined
       for (const n of this.#named) if (n <= counter) this.#named.delete(n)
       this.#backoff = this.#timings.reconnectMin
       if (this.#missedSome) {

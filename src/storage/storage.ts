@@ -68,7 +68,13 @@ export interface Storage {
    * Tells `listener` of the changes other processes make to a store they share with this one
    * (never of this instance's own). Only stores that can be shared have it. Returns a stop function.
    */
-  watch?(listener: (change: StorageChange) => void): () => void
+  watch?(listener: (change: StorageChange) => void, since?: number): () => void
+  /**
+   * How many changes the store has had (a shared store's counter). Read before what a caller loads,
+   * and given to `watch` as `since`: a change made after it that the watch did not hear of (made
+   * before it began to listen) is reported as `all`. Only stores that can be shared have it.
+   */
+  changes?(): Promise<number>
   /**
    * Contends to lead among the processes sharing this store; `changed` hears each gain and loss.
    * Only stores that can be shared have it.

@@ -147,6 +147,26 @@ t.test('a LISTEN connection killed by the server is opened again and reports all
   t.same(seen, [{ keys: ['after'], prefixes: [] }], 'and changes are heard as before')
 })
 
+t.test('a change made after what a watcher loaded, before it listened, is reported as all', async (t) => {
+  const url = await pg.createDatabase()
+  const a = store(t, url)
+  const b = store(t, url)
+  await b.put('k', v('before'))
+  const since = await b.changes() // as a daemon does before it loads what it holds
+  await a.put('k', v('between')) // before b listens: no notification reaches it
+  const seen: StorageChange[] = []
+  t.teardown(b.watch((c) => seen.push(c), since))
+  await until('all, from the counter', () => seen.some((c) => 'all' in c))
+  t.same(seen, [{ all: true }])
+
+  // Without a change in between, nothing is reported.
+  const c = store(t, url)
+  const quiet: StorageChange[] = []
+  t.teardown(c.watch((change) => quiet.push(change), await c.changes()))
+  await new Promise((r) => setTimeout(r, 3 * 200 + 500))
+  t.same(quiet, [], 'nothing missed, nothing reported')
+})
+
 t.test('a change whose notification was lost is noticed by the change counter', async (t) => {
   const url = await pg.createDatabase()
   const db = url.slice(url.lastIndexOf('/') + 1)
