@@ -132,7 +132,7 @@ export class ChangeWatcher {
       this.#judged = Math.min(this.#since ?? counter, counter)
       this.#seen = counter
       this.#since = undefined
-      for (const n of this.#named) if (n <= counter) this.#named.delete(n)
+      for (const n of this.#named) if (n <= this.#judged) this.#named.delete(n)
       this.#backoff = this.#timings.reconnectMin
       if (this.#missedSome) {
         this.#missedSome = false
