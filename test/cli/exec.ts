@@ -173,11 +173,25 @@ t.test('usage errors', async (t) => {
     ],
     [['--bogus', 'secret/one', '--', 'true'], /^Error: Unknown option '--bogus'\nSee: secretfs exec --help\n$/],
     [['--prefix'], /^Error: Option '--prefix <value>' argument missing/],
+    // What Node makes of an argument that is not UTF-8: U+FFFD for each byte it could not decode.
+    [
+      ['secret/one', '--', 'printf', '%s', 'a\uFFFD'],
+      /^Error: argument 2 of the program is not UTF-8 text \(or holds the character U\+FFFD\), which secretfs exec cannot pass on unchanged\nGive it through a file or a variable the program reads\n$/,
+    ],
+    [['secret/one', '--', '\uFFFD'], /^Error: the program is not UTF-8 text \(or holds the character U\+FFFD\)/],
   ] as const) {
     const r = await cli(['exec', ...args])
     t.same([r.code, r.stdout], [2, ''], args.join(' '))
     t.match(r.stderr, message, args.join(' '))
   }
+  // The same from a shell, with a byte that is not UTF-8 (dash's printf takes octal).
+  const c = cliCommand()
+  const bytes = await sh(
+    `${[c.file, ...c.args].map((a) => `'${a}'`).join(' ')} exec secret/one -- printf %s "$(printf 'a\\377')"`,
+    { env: { ...c.env, SECRETFS_ADDR: api.socketPath } },
+  )
+  t.same([bytes.code, bytes.stdout], [2, ''], 'a byte that is not UTF-8 is refused, and the program never runs')
+  t.match(bytes.stderr, /^Error: argument 2 of the program is not UTF-8 text/)
   const help = await cli(['exec', '--help', '--', 'ignored'])
   t.same([help.code, help.stderr], [0, ''])
   t.match(help.stdout, /^Usage: secretfs exec \[options\] \[PATH\.\.\.\] -- CMD \[ARGS\.\.\.\]\n/)

@@ -79,6 +79,14 @@ export function parseExecArgs(argv: string[]): ExecArgs | undefined {
       dash < 0 ? 'exec needs -- before the program to run' : 'name the program to run after --',
       'Use: secretfs exec PATH... -- CMD [ARGS...]',
     )
+  // Node gives an argument that is not UTF-8 with U+FFFD in place of what it could not decode, and
+  // passes a program only UTF-8: such an argument would reach it altered.
+  const altered = [file, ...rest].findIndex((a) => a.includes('\uFFFD'))
+  if (altered >= 0)
+    throw new UsageError(
+      `${altered === 0 ? 'the program' : `argument ${altered} of the program`} is not UTF-8 text (or holds the character U+FFFD), which secretfs exec cannot pass on unchanged`,
+      'Give it through a file or a variable the program reads',
+    )
   const env = (values.env ?? []).map(envMapping)
   const paths = positionals.map(secretPath)
   if (paths.length === 0 && env.length === 0)
