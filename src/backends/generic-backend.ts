@@ -80,8 +80,13 @@ export class GenericBackend implements Backend {
   async #meta(path: string): Promise<Meta | undefined> {
     const kept = this.#metas.get(path)
     if (kept) return kept
-    const record = await this.#record(path)
-    if (!record) return undefined
+    const raw = path === '' ? undefined : await this.#storage.get(path)
+    return raw && this.#metaOf(path, raw)
+  }
+
+  /** The times and size of the record `raw` read at `path`, kept; its value is zeroed. */
+  #metaOf(path: string, raw: Uint8Array): Meta {
+    const record = decode(raw)
     record.value.fill(0)
     const meta = { created: record.created, modified: record.modified, size: record.value.length }
     this.#keep(path, meta)
@@ -129,10 +134,16 @@ export class GenericBackend implements Backend {
     // A name is a secret or a directory, never both: a directory's kept marker answers alone.
     const marker = this.#metas.has(path) ? undefined : this.#metas.get(markerOf(path))
     if (marker) return dirInfo(marker.modified)
-    const meta = await this.#meta(path)
+    let meta = this.#metas.get(path)
+    let dir = false
+    if (!meta) {
+      // One query tells a secret, a directory and a missing name (what a new file's lookup finds).
+      const probed = await this.#storage.probe(path)
+      meta = probed.value && this.#metaOf(path, probed.value)
+      dir = probed.dir
+    }
     if (meta) return { kind: 'file', size: meta.size, created: meta.created, modified: meta.modified, cacheable: true }
-    // A missing name (what a new file's lookup finds) is told by one listing, its marker unread.
-    if (!(await this.#isDir(path))) {
+    if (!dir) {
       this.#missing = { path, changes }
       return undefined
     }

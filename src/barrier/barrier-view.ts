@@ -1,7 +1,7 @@
 // A chroot into the barrier: every key a backend uses is placed under its mount's prefix
 // ('logical/<uuid>/'), so a backend can neither name nor list another mount's data.
 
-import type { Barrier, BarrierOp, LockHeld, StorageView } from './barrier.js'
+import type { Barrier, BarrierOp, LockHeld, Probe, StorageView } from './barrier.js'
 
 export class BarrierView implements StorageView {
   readonly #barrier: Barrier
@@ -19,6 +19,10 @@ export class BarrierView implements StorageView {
 
   get(path: string): Promise<Uint8Array | undefined> {
     return this.#barrier.get(this.#prefix + path)
+  }
+
+  probe(path: string): Promise<Probe> {
+    return this.#barrier.probe(this.#prefix + path)
   }
 
   put(path: string, value: Uint8Array): Promise<void> {

@@ -15,9 +15,17 @@ export type BarrierOp =
 /** Logical paths other processes sharing the store changed; `all` when some may have been missed. */
 export type BarrierChange = { paths: string[]; dirs: string[] } | { all: true }
 
+/** What Barrier.probe found. */
+export interface Probe {
+  value: Uint8Array | undefined
+  dir: boolean
+}
+
 export interface Barrier {
   readonly sealed: boolean
   get(path: string): Promise<Uint8Array | undefined>
+  /** `get(path)`, and whether `path` is also a directory (anything lies beneath it), in one query. */
+  probe(path: string): Promise<Probe>
   put(path: string, value: Uint8Array): Promise<void>
   delete(path: string): Promise<void>
   /**

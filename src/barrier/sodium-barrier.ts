@@ -8,7 +8,7 @@ import { exists, integrity, internal, invalid, sealed as sealedError } from '../
 import { AEAD_OVERHEAD, open, seal, sealInto } from '../crypto/aead.js'
 import { SecureKey } from '../crypto/secure-key.js'
 import type { LockHeld, Storage, StorageChange, StorageOp } from '../storage/storage.js'
-import type { Barrier, BarrierChange, BarrierOp } from './barrier.js'
+import type { Barrier, BarrierChange, BarrierOp, Probe } from './barrier.js'
 import { Keyring, type TermInfo } from './keyring.js'
 import { PathCipher } from './path-cipher.js'
 import { createSealConfig, openSealConfig, parseSealConfig, type Unlock } from './seal-config.js'
@@ -148,7 +148,19 @@ export class SodiumBarrier implements Barrier {
   async get(path: string): Promise<Uint8Array | undefined> {
     checkKey(path)
     const stored = await this.#storage.get(DATA + this.#unsealed().paths.encodeKey(path))
-    if (stored === undefined) return undefined
+    return stored && this.#open(path, stored)
+  }
+
+  async probe(path: string): Promise<Probe> {
+    checkKey(path)
+    const key = DATA + this.#unsealed().paths.encodeKey(path)
+    // A directory's children are listed under its encoded path and '/' (list, encodeDir).
+    const { value, beneath } = await this.#storage.probe(key, key + '/')
+    return { value: value && (await this.#open(path, value)), dir: beneath }
+  }
+
+  /** The plaintext of `stored`, the entry at `path`. */
+  async #open(path: string, stored: Uint8Array): Promise<Uint8Array> {
     if (stored.length < HEADER + AEAD_OVERHEAD || stored[0] !== VERSION) throw integrity()
     const header = Buffer.from(stored.buffer, stored.byteOffset, HEADER)
     const term = header.readUInt32BE(1)

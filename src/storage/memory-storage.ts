@@ -1,6 +1,6 @@
 // In-memory storage for dev mode and tests. Nothing survives the process.
 
-import { childrenOf, type Storage, type StorageOp } from './storage.js'
+import { childrenOf, type Probed, type Storage, type StorageOp } from './storage.js'
 
 export class MemoryStorage implements Storage {
   readonly #entries = new Map<string, Uint8Array>()
@@ -21,6 +21,14 @@ export class MemoryStorage implements Storage {
   async list(prefix: string, limit = Infinity): Promise<string[]> {
     const keys = [...this.#entries.keys()].filter((k) => k.startsWith(prefix) && k !== prefix)
     return childrenOf(prefix, keys.sort()).slice(0, limit)
+  }
+
+  async probe(key: string, prefix: string): Promise<Probed> {
+    const value = this.#entries.get(key)
+    return {
+      value: value && Uint8Array.from(value),
+      beneath: [...this.#entries.keys()].some((k) => k.startsWith(prefix)),
+    }
   }
 
   async batch(ops: StorageOp[]): Promise<void> {

@@ -14,7 +14,7 @@ import { CHANNEL, CLAIM_LOCK, ENTRIES, META, NAMED_LOCKS, ensureSchema } from '.
 import { ChangeWatcher, noticePayload, type ChangeListener, type WatchTimings } from './postgres-watch.js'
 import { PostgresLeadership } from './postgres-leader.js'
 import { PostgresLocks, type LockHolder } from './postgres-locks.js'
-import { LockLost, type Leadership, type LockHeld, type Storage, type StorageOp } from './storage.js'
+import { LockLost, type Leadership, type LockHeld, type Probed, type Storage, type StorageOp } from './storage.js'
 
 /** Milliseconds (tests shorten them). */
 export interface PostgresTimings extends WatchTimings {
@@ -159,6 +159,9 @@ const childKeys = (bounded: boolean) => {
     )
     SELECT key FROM w WHERE key IS NOT NULL LIMIT ${bounded ? '$3' : '$2'}`
 }
+/** Storage.probe in one round trip (keys sort bytewise, COLLATE "C"; see SqliteStorage). */
+const PROBE = `SELECT (SELECT value FROM ${ENTRIES} WHERE key = $1) AS value,
+  (SELECT key FROM ${ENTRIES} WHERE key >= $2 ORDER BY key LIMIT 1) AS next`
 const CHILDREN = childKeys(true)
 const CHILDREN_OF_ROOT = childKeys(false)
 
@@ -200,6 +203,12 @@ export class PostgresStorage implements Storage {
   async get(key: string): Promise<Uint8Array | undefined> {
     const { rows } = await this.#read<{ value: Buffer }>(`SELECT value FROM ${ENTRIES} WHERE key = $1`, [key])
     return rows[0]?.value
+  }
+
+  async probe(key: string, prefix: string): Promise<Probed> {
+    const { rows } = await this.#read<{ value: Buffer | null; next: string | null }>(PROBE, [key, prefix])
+    const { value, next } = rows[0]!
+    return { value: value ?? undefined, beneath: next !== null && next.startsWith(prefix) }
   }
 
   put(key: string, value: Uint8Array): Promise<void> {

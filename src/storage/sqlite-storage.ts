@@ -9,7 +9,7 @@ import path from 'node:path'
 import Database from 'better-sqlite3'
 import { internal, invalid, noSpace } from '../errors.js'
 import { notOwned } from '../os/private-path.js'
-import type { Storage, StorageOp } from './storage.js'
+import type { Probed, Storage, StorageOp } from './storage.js'
 
 /** Keys a scan reads at most at a time. */
 const PAGE = 256
@@ -94,6 +94,7 @@ export class SqliteStorage implements Storage {
   readonly #file: string
   readonly #db: Database.Database
   readonly #get: Database.Statement<[string], Buffer>
+  readonly #probe: Database.Statement<[string, string], { value: Buffer | null; next: string | null }>
   readonly #put: Database.Statement<[string, Uint8Array]>
   readonly #delete: Database.Statement<[string]>
   readonly #deleteRange: Database.Statement<[string, string]>
@@ -157,6 +158,10 @@ export class SqliteStorage implements Storage {
       throw e
     }
     this.#get = this.#db.prepare<[string], Buffer>('SELECT value FROM entries WHERE key = ?').pluck()
+    // The first key from the prefix on tells whether any begins with it: a bounded seek, no end key.
+    this.#probe = this.#db.prepare(
+      'SELECT (SELECT value FROM entries WHERE key = ?) AS value, (SELECT key FROM entries WHERE key >= ? ORDER BY key LIMIT 1) AS next',
+    )
     this.#put = this.#db.prepare('INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)')
     this.#delete = this.#db.prepare('DELETE FROM entries WHERE key = ?')
     this.#deleteRange = this.#db.prepare('DELETE FROM entries WHERE key >= ? AND key < ?')
@@ -194,6 +199,11 @@ export class SqliteStorage implements Storage {
 
   async get(key: string): Promise<Uint8Array | undefined> {
     return this.#get.get(key)
+  }
+
+  async probe(key: string, prefix: string): Promise<Probed> {
+    const { value, next } = this.#probe.get(key, prefix)!
+    return { value: value ?? undefined, beneath: next !== null && next.startsWith(prefix) }
   }
 
   put(key: string, value: Uint8Array): Promise<void> {

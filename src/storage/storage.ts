@@ -38,6 +38,13 @@ export interface Leadership {
   close(): Promise<void>
 }
 
+/** What Storage.probe found. */
+export interface Probed {
+  value: Uint8Array | undefined
+  /** Some key begins with the prefix probed. */
+  beneath: boolean
+}
+
 export interface Storage {
   get(key: string): Promise<Uint8Array | undefined>
   /** Resolves once the write is durable. */
@@ -49,6 +56,11 @@ export interface Storage {
    * a directory is empty without reading all of it).
    */
   list(prefix: string, limit?: number): Promise<string[]>
+  /**
+   * `get(key)`, and whether any key begins with `prefix`, in one query: all a stat needs to tell a
+   * file (its value), a directory (`prefix` is the name's, key + '/') and a missing name apart.
+   */
+  probe(key: string, prefix: string): Promise<Probed>
   /**
    * Applies every op or none, durably. With `whileHeld` (a named lock's, see LockHeld), only while
    * that lock is still this process's: checked in the same transaction, after the writes, so that

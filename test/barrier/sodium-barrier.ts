@@ -74,6 +74,9 @@ t.test('b: flipped bytes and swapped ciphertexts are integrity errors; the rest 
   t.teardown(() => again.close())
   await t.rejects(again.read('secret/one'), kind('integrity'), 'a flipped byte')
   await t.rejects(again.read('secret/two'), kind('integrity'), "another entry's ciphertext")
+  // A stat reads the entry (with whether it is a directory, in one query) and checks it too.
+  await t.rejects(again.stat('secret/one'), kind('integrity'), 'a stat of a flipped byte')
+  await t.rejects(again.stat('secret/two'), kind('integrity'), "a stat of another entry's ciphertext")
   t.equal(await text(again, 'secret/three'), 'value of three')
   t.equal(await text(again, 'secret/four'), 'value of four')
 })

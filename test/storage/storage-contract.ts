@@ -23,6 +23,20 @@ async function contract(t: Test, s: Storage): Promise<void> {
   t.same(await s.list(''), ['a', 'd/', 'd0', 'e'])
   t.same(await s.list('nope/'), [])
 
+  // A stat's one query: the value, and whether anything begins with the prefix (a directory's).
+  const probe = async (key: string) => {
+    const { value, beneath } = await s.probe(key, key + '/')
+    return { value: value && Buffer.from(value).toString(), beneath }
+  }
+  t.same(await probe('d/x'), { value: 'd/x', beneath: false }, 'a file')
+  t.same(await probe('a'), { value: '', beneath: false }, 'an empty value is a value')
+  t.same(await probe('d'), { value: undefined, beneath: true }, 'a directory, not taken for d0')
+  t.same(await probe('d/z'), { value: undefined, beneath: true }, 'a directory with only a deeper one in it')
+  t.same(await probe('d/w'), { value: undefined, beneath: false }, 'missing, before keys that begin otherwise')
+  t.same(await probe('d0'), { value: 'd0', beneath: false })
+  t.same(await probe('zz'), { value: undefined, beneath: false }, 'missing, past the last key')
+  t.equal((await s.probe('d0', 'd')).beneath, true, 'any prefix')
+
   await s.delete('d/x')
   t.equal(await s.get('d/x'), undefined)
   await s.delete('d/x') // deleting what is gone is no error
