@@ -110,6 +110,18 @@ export class GenericBackend implements Backend {
     this.#keep(path, { created: record.created, modified: record.modified, size: record.value.length })
   }
 
+  /**
+   * What is at `path` ('' excepted): a secret's times and size (kept), else whether it is a
+   * directory (a marker or anything beneath it). A name is one or the other, never both; one
+   * query tells them and a missing name apart.
+   */
+  async #find(path: string): Promise<{ meta?: Meta; dir: boolean }> {
+    const kept = this.#metas.get(path)
+    if (kept) return { meta: kept, dir: false }
+    const { value, dir } = await this.#storage.probe(path)
+    return value ? { meta: this.#metaOf(path, value), dir: false } : { dir }
+  }
+
   /** Whether `path` is a directory: it has a marker or anything beneath it. */
   async #isDir(path: string): Promise<boolean> {
     return path === '' || (await this.#storage.list(dirPrefix(path), 1)).length > 0
@@ -134,14 +146,7 @@ export class GenericBackend implements Backend {
     // A name is a secret or a directory, never both: a directory's kept marker answers alone.
     const marker = this.#metas.has(path) ? undefined : this.#metas.get(markerOf(path))
     if (marker) return dirInfo(marker.modified)
-    let meta = this.#metas.get(path)
-    let dir = false
-    if (!meta) {
-      // One query tells a secret, a directory and a missing name (what a new file's lookup finds).
-      const probed = await this.#storage.probe(path)
-      meta = probed.value && this.#metaOf(path, probed.value)
-      dir = probed.dir
-    }
+    const { meta, dir } = await this.#find(path)
     if (meta) return { kind: 'file', size: meta.size, created: meta.created, modified: meta.modified, cacheable: true }
     if (!dir) {
       this.#missing = { path, changes }
@@ -171,27 +176,29 @@ export class GenericBackend implements Backend {
     await this.#checkAncestors(path)
     // Found missing by a stat with no change here since (a new file's lookup, then its commit).
     const missing = this.#missing?.path === path && this.#missing.changes === this.#changes
-    const old = missing ? undefined : await this.#meta(path)
-    if (!old && !missing && (await this.#isDir(path))) throw isDir()
+    const found = missing ? undefined : await this.#find(path)
+    if (found?.dir) throw isDir()
+    const old = found?.meta
     const now = new Date()
     await this.#put(path, { created: old?.created ?? now, modified: now, value })
     return { cacheable: true }
   }
 
   async delete(path: string): Promise<void> {
-    if (await this.#meta(path)) {
+    const { meta, dir } = await this.#find(path)
+    if (meta) {
       await this.#changing(() => this.#storage.delete(path))
       this.#metas.delete(path)
       return
     }
-    if (await this.#isDir(path)) throw isDir()
-    throw notFound()
+    throw dir ? isDir() : notFound()
   }
 
   async mkdir(path: string): Promise<void> {
     if (path === '') throw exists()
     await this.#checkAncestors(path)
-    if ((await this.#meta(path)) || (await this.#isDir(path))) throw exists()
+    const { meta, dir } = await this.#find(path)
+    if (meta || dir) throw exists()
     const now = new Date()
     await this.#put(markerOf(path), { created: now, modified: now, value: new Uint8Array() })
   }
