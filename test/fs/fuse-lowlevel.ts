@@ -1,10 +1,10 @@
 // The low-level binding on its own, serving a tiny filesystem from this process: a handler that
 // throws is EIO for the caller (and the daemon lives on), a read-only handle's close never wakes
 // JS for a FLUSH and its RELEASE is answered before JS hears of it, requests that queue up while
-// others are served are all answered, READDIRPLUS gives `ls -l` its attributes with no LOOKUP per
-// name, a read interrupted by a signal is answered EINTR at once, the kernel gives back what its
-// page cache holds of a file (retrieve), and the kernel never forgets more lookups than it was
-// given.
+// others are served are all answered, an idle session costs no CPU, READDIRPLUS gives `ls -l` its
+// attributes with no LOOKUP per name, a read interrupted by a signal is answered EINTR at once, the
+// kernel gives back what its page cache holds of a file (retrieve), and the kernel never forgets
+// more lookups than it was given.
 import t from 'tap'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -116,8 +116,13 @@ t.test('a tiny filesystem on the binding', async (t) => {
   )
 
   // Many programs at once: the requests that wait while others are served are read too.
+  const before = process.cpuUsage()
   const many = await sh(`for i in $(seq 64); do cat '${mnt}/file' > /dev/null & done; wait; echo done`)
   t.equal(many.stdout, 'done\n', 'sixty-four cats at once, each answered')
+  // Once every request is answered, the binding looks for the next for a moment, then sleeps.
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const used = process.cpuUsage(before)
+  t.ok((used.user + used.system) / 1000 < 250, 'serving them, then idle, took little CPU: the looking ends')
 
   calls.length = 0
   const ls = await sh(`ls -l '${mnt}'`)
