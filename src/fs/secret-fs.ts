@@ -143,7 +143,9 @@ export class SecretFs {
     for (const [name, op] of Object.entries(ops) as [string, (...args: unknown[]) => void][]) {
       const paths = name === 'init' ? 0 : name === 'rename' || name === 'link' ? 2 : 1
       guarded[name] = (...args: unknown[]) => {
-        if (!args.slice(0, paths).some((p) => (p as string).includes('\uFFFD'))) return op(...args)
+        let undecoded = false
+        for (let i = 0; i < paths; i++) undecoded ||= (args[i] as string).includes('\uFFFD')
+        if (!undecoded) return op(...args)
         const cb = args[args.length - 1] as (errno: number) => void
         this.serve(
           () => {

@@ -46,9 +46,7 @@
  * request waits for an answer from elsewhere (the store's commit, an upstream), so those are never
  * delayed; and the looking yields the CPU to whatever else wants it.
  */
-#ifndef SPIN_US
 #define SPIN_US 50
-#endif
 
 enum op {
   OP_INIT,
@@ -210,7 +208,7 @@ static void request_finalize(napi_env env, void *data, void *hint) {
   // A request JS dropped without answering would leave the caller waiting forever. Once the
   // libfuse session is destroyed, the request went with it, and with it anyone waiting.
   if (!r->answered) {
-    r->s->unanswered--;
+    answer(r);
     if (r->s->se) fuse_reply_err(r->req, EIO);
   }
   struct session *s = r->s;
@@ -591,12 +589,10 @@ again:;
 }
 
 /**
- * Whether a request came within SPIN_NS, looked for between yields of the CPU: called once every
+ * Whether a request came within SPIN_US, looked for between yields of the CPU: called once every
  * request read is answered, so the program that sent them is likely to send the next at once.
  */
 static bool awaited(struct session *s) {
-  static const long SPIN_NS = SPIN_US * 1000L;
-  if (SPIN_NS == 0) return false;
   struct pollfd pfd = {.fd = fuse_session_fd(s->se), .events = POLLIN};
   struct timespec t0, t;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -604,7 +600,7 @@ static bool awaited(struct session *s) {
     sched_yield();
     if (poll(&pfd, 1, 0) > 0) return true;
     clock_gettime(CLOCK_MONOTONIC, &t);
-  } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < SPIN_NS);
+  } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < SPIN_US * 1000L);
   return false;
 }
 
