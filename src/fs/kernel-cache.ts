@@ -128,6 +128,8 @@ export class KernelCache {
       }
       case 'moved': {
         const [from, to] = [fsPath(change.from), fsPath(change.to)]
+        // What was at `to` is replaced: its inodes keep their content for the programs that have it open.
+        for (const ino of inodes.removedUnder(to)) this.#current.delete(ino)
         inodes.moved(from, to)
         told.push(this.#entry(from), this.#entry(to))
         break

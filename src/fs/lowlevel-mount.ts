@@ -282,7 +282,13 @@ export async function mountLowLevel(
       const path = inodes.path(ino)
       // The kernel holds the secret as it is: nothing to read unless the kernel asks.
       const digest = cache?.digest(ino)
-      if (path !== undefined && digest && (flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY && fs.idle(path))
+      if (
+        path !== undefined &&
+        inodes.find(path) === ino &&
+        digest &&
+        (flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY &&
+        fs.idle(path)
+      )
         return serve(
           req,
           () => fs.reserveHandle(),
@@ -296,7 +302,13 @@ export async function mountLowLevel(
         )
       serve(
         req,
-        () => fs.open(pathOf(ino), flags),
+        () => {
+          // An inode whose name was since removed or replaced (reopened through /proc/PID/fd) is
+          // not the secret now at that name.
+          const path = pathOf(ino)
+          if (inodes.find(path) !== ino) throw staleName()
+          return fs.open(path, flags)
+        },
         (fd) => {
           const cached = fs.cacheable(fd) && !cache?.stale(ino)
           // What the kernel will hold, for its digest (KernelCache.holds).

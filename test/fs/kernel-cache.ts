@@ -268,6 +268,42 @@ t.test('a secret too large to be taken back from the page cache: a descriptor ke
   t.equal((await root('cat secret/large')).stdout, 'new value')
 })
 
+t.test('replaced or deleted: the old secret cannot be opened again through a descriptor held on it', async (t) => {
+  const changes: [string, (file: string) => Promise<unknown>][] = [
+    ['replaced through the API', (file) => apiWrite(`secret/${file}`, 'new value')],
+    ['deleted through the API', (file) => core.delete(`secret/${file}`)],
+    [
+      'moved over through the API',
+      (file) => apiWrite('secret/other', 'new value').then(() => core.rename('secret/other', `secret/${file}`)),
+    ],
+    [
+      'moved over through the mount',
+      (file) => root(`printf 'new value' > secret/other && mv secret/other secret/${file}`),
+    ],
+  ]
+  for (const [i, [what, change]] of changes.entries()) {
+    const file = `reopened-${i}`
+    await apiWrite(`secret/${file}`, 'old value')
+    t.equal((await root(`cat secret/${file}`)).stdout, 'old value')
+    const held = await fs.open(path.join(mnt, `secret/${file}`), 'r')
+    try {
+      await change(file)
+      await core.changesApplied()
+      // /proc/self/fd/N opens the inode the descriptor holds, not the name: the old secret's.
+      const again = await fs.readFile(`/proc/self/fd/${held.fd}`).then(
+        (b) => b.toString(),
+        (e: NodeJS.ErrnoException) => e.errno,
+      )
+      t.equal(again, -constants.errno.ESTALE, `${what}: not opened again (ESTALE)`)
+      const buf = Buffer.alloc(64)
+      const { bytesRead } = await held.read(buf, 0, 64, 0)
+      t.equal(buf.subarray(0, bytesRead).toString(), 'old value', `${what}: the descriptor keeps what it opened`)
+    } finally {
+      await held.close()
+    }
+  }
+})
+
 t.test('deleted, moved or unmounted through the API: gone at once from the cached names', async (t) => {
   await apiWrite('secret/d/a', '1')
   await apiWrite('secret/d/b', '2')
