@@ -24,8 +24,6 @@ export class HandleTable {
   /** Reads from the core for an open, by path: each learns whether the path changed meanwhile. */
   readonly #loads = new Map<string, Set<{ changed: boolean }>>()
   #next = 1 // fuse-native takes 0 as "no handle"
-  /** Handles the binding holds without a file here (opens answered from the kernel's cache). */
-  #reserved = 0
 
   constructor(maxHandles = MAX_OPEN_HANDLES) {
     this.#maxHandles = maxHandles
@@ -42,19 +40,8 @@ export class HandleTable {
     return fd
   }
 
-  /** One more handle open, of the binding's own; returns what closes it. */
-  reserve(): () => void {
-    this.#checkRoom()
-    this.#reserved++
-    let open = true
-    return () => {
-      if (open) this.#reserved--
-      open = false
-    }
-  }
-
   #checkRoom(): void {
-    if (this.#byFd.size + this.#reserved >= this.#maxHandles)
+    if (this.#byFd.size >= this.#maxHandles)
       throw new FsError('ENFILE', `the daemon has ${this.#maxHandles} files open, as many as it allows`)
   }
 

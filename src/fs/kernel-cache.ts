@@ -17,6 +17,8 @@
 // only if the kernel asks; and should the secret be replaced or deleted while such a handle is open,
 // what the kernel still holds of it can be taken back and checked against the digest (`holds`).
 // Content too large to be taken back at once (MAX_STORED) is never current: its opens read it.
+// Whoever answers opens from what the kernel holds is told when an inode becomes current by a
+// write's content put in the page cache, and when one stops being current (CurrentListener).
 
 import sodium from 'sodium-native'
 import type { CoreChange } from '../core/core-change.js'
@@ -38,6 +40,12 @@ export const STABLE_CACHE_TIMEOUT = 10
  */
 export const MAX_STORED = 1 << 20
 
+/** Told of the inodes that become current (see KernelCache) at a write, and of those that stop being so. */
+export interface CurrentListener {
+  current(ino: number): void
+  dropped(ino: number): void
+}
+
 export class KernelCache {
   readonly #fuse: FuseLowLevel
   readonly #session: Session
@@ -50,11 +58,13 @@ export class KernelCache {
    */
   readonly #current = new Map<number, Buffer>()
   readonly #digestKey = SecureKey.random(32)
+  readonly #listener?: CurrentListener
 
-  constructor(fuse: FuseLowLevel, session: Session, inodes: InodeTable) {
+  constructor(fuse: FuseLowLevel, session: Session, inodes: InodeTable, listener?: CurrentListener) {
     this.#fuse = fuse
     this.#session = session
     this.#inodes = inodes
+    this.#listener = listener
   }
 
   /** Whether the page cache of `ino` may hold content older than the core's. */
@@ -68,12 +78,12 @@ export class KernelCache {
    */
   opened(ino: number, cached: boolean, content?: Uint8Array): void {
     if (cached && content && !this.stale(ino)) this.#current.set(ino, this.#digest(content))
-    else this.#current.delete(ino)
+    else this.#drop(ino)
   }
 
   /** The kernel forgot `ino`, and with it what it cached. */
   forgotten(ino: number): void {
-    this.#current.delete(ino)
+    this.#drop(ino)
   }
 
   /**
@@ -92,6 +102,10 @@ export class KernelCache {
   dispose(): void {
     this.#current.clear()
     this.#digestKey.dispose()
+  }
+
+  #drop(ino: number): void {
+    if (this.#current.delete(ino)) this.#listener?.dropped(ino)
   }
 
   #digest(content: Uint8Array): Buffer {
@@ -115,21 +129,21 @@ export class KernelCache {
         }
         // The old inode keeps its cached content, for the programs that have it open.
         inodes.removed(path)
-        this.#current.delete(ino)
+        this.#drop(ino)
         told.push(this.#entry(path))
         break
       }
       case 'removed':
       case 'changed': {
         const path = fsPath(change.path)
-        for (const ino of inodes.removedUnder(path)) this.#current.delete(ino)
+        for (const ino of inodes.removedUnder(path)) this.#drop(ino)
         told.push(this.#entry(path))
         break
       }
       case 'moved': {
         const [from, to] = [fsPath(change.from), fsPath(change.to)]
         // What was at `to` is replaced: its inodes keep their content for the programs that have it open.
-        for (const ino of inodes.removedUnder(to)) this.#current.delete(ino)
+        for (const ino of inodes.removedUnder(to)) this.#drop(ino)
         inodes.moved(from, to)
         told.push(this.#entry(from), this.#entry(to))
         break
@@ -139,7 +153,7 @@ export class KernelCache {
         // Every name, and every content a handle opened before could still read (after a seal,
         // nothing of it may; after another daemon's unknown changes, all of it is read anew).
         const mounts = inodes.mounts
-        this.#current.clear()
+        for (const ino of [...this.#current.keys()]) this.#drop(ino)
         told.push(...inodes.all.map((ino) => this.#inode(ino)))
         if (change.kind === 'sealed') inodes.removedUnder('/')
         told.push(...mounts.map((m) => this.#entry(m)))
@@ -162,7 +176,7 @@ export class KernelCache {
    * value, copied now), the page cache then holds it, and `ino` is current once that is done.
    */
   #inode(ino: number, content?: Uint8Array): Promise<void> {
-    this.#current.delete(ino)
+    this.#drop(ino)
     this.#pending.set(ino, (this.#pending.get(ino) ?? 0) + 1)
     const stored =
       content && content.length > 0 && content.length <= MAX_STORED
@@ -180,7 +194,10 @@ export class KernelCache {
           else {
             this.#pending.delete(ino)
             // The last change to it put its content in the cache.
-            if (digest && result === 0) this.#current.set(ino, digest)
+            if (digest && result === 0) {
+              this.#current.set(ino, digest)
+              this.#listener?.current(ino)
+            }
           }
           resolve()
         },

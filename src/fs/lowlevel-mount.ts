@@ -4,11 +4,13 @@
 // lookup per name; a read-only handle is closed without waking JS for a FLUSH. The kernel keeps
 // names and attributes for a second (a stored secret's for ten, and the name of a file created in a
 // generic mount from its creation) and a stored secret's content in its page cache (keep_cache);
-// kernel-cache.ts drops what each change makes stale. An open of a secret the kernel has cached,
-// unchanged, is answered without reading it (a lazy handle), and it is read only if the kernel
-// asks; should another process replace or delete the secret meanwhile, what the kernel holds of it
-// is taken back for the handle. Generated content is direct_io: each open makes it once, and
-// nothing of it is cached.
+// kernel-cache.ts drops what each change makes stale. A secret the kernel has cached, unchanged,
+// and that no handle holds, is opened without reading it (a lazy open), and read only if the
+// kernel asks: its read-only opens are answered by the addon itself, with one handle number, JS
+// not woken, until the secret changes, is read, or is opened otherwise (a grant). Should another
+// process replace or delete the secret while such handles are open, what the kernel holds of it
+// is taken back for them. Generated content is direct_io: each open makes it once, and nothing of
+// it is cached.
 
 import type { Stat } from 'fuse-native'
 import { constants } from 'node:os'
@@ -68,13 +70,22 @@ const entryOf = (ino: number, st: Stat, stable = false, stableName = stable): En
   return { ino, attr: attrOf(ino, st), attrTimeout: timeout(stable), entryTimeout: timeout(stableName) }
 }
 
-interface LazyHandle {
+/**
+ * A lazy open: the handles of a secret opened from the kernel's cache, one number for them all
+ * (given by JS, or by the addon under the grant).
+ */
+interface LazyOpen {
   ino: number
+  /** SecretFs's handle, opened at the first read the kernel sends. */
   fd?: Promise<number>
-  close: () => void
   sealed?: boolean
   /** The digest of what the kernel held when it was opened (KernelCache.digest). */
   digest: Buffer
+  /** Handles JS gave the kernel. */
+  given: number
+  /** Handles the kernel was given in all: known once the grant has ended. */
+  opens?: number
+  released: number
 }
 
 /** A handle number as the addon carries it: the lowest bit is the addon's. */
@@ -92,11 +103,10 @@ export async function mountLowLevel(
   /** Open directories: the listing read at opendir, served in chunks by offset. */
   const dirs = new Map<number, { path: string; names: string[] }>()
   let nextDir = 1
-  /**
-   * Lazy handles: the inode opened, SecretFs's handle once a read needed the content, and what
-   * closes the place it holds among the open handles. A seal ends them, as it does every handle.
-   */
-  const lazy = new Map<number, LazyHandle>()
+  /** Lazy opens, by handle number. A seal ends them, as it does every handle. */
+  const lazy = new Map<number, LazyOpen>()
+  /** The lazy open whose number the addon gives to the opens it answers, by inode (see grant). */
+  const granted = new Map<number, number>()
   let nextLazy = LAZY_BASE
   const isLazy = (fh: number) => lazy.has(fdOf(fh))
   let session: Session | undefined
@@ -153,29 +163,68 @@ export async function mountLowLevel(
       () => {},
       () => {},
     )
-  /** The handle a lazy handle's reads use, opened at the first. */
-  const lazyRead = async (l: LazyHandle): Promise<number> => {
+  /** Ends lazy open `h` once each handle the kernel was given of it is released. */
+  const settle = (h: number, l: LazyOpen) => {
+    if (l.opens === undefined || l.released < l.opens) return
+    lazy.delete(h)
+    void l.fd?.then(letGo, () => {})
+  }
+  /**
+   * The addon answers no more opens of `ino` by itself (the secret changed, is being read, or is
+   * opened otherwise); its lazy open ends when the handles it was given are released.
+   */
+  const revoke = (ino: number) => {
+    const h = granted.get(ino)
+    if (h === undefined || ended) return
+    granted.delete(ino)
+    const l = lazy.get(h)!
+    l.opens = l.given + Math.max(0, fuse.revoke(session!, ino))
+    settle(h, l)
+  }
+  /**
+   * A lazy open of `ino`, granted to the addon, if the kernel holds its secret as it is and no
+   * handle holds it (SecretFs.idle); `given`: 1 for the open JS answers with it, else 0.
+   */
+  const lazyOpen = (ino: number, given: number): number | undefined => {
+    const path = inodes.path(ino)
+    const digest = cache?.digest(ino)
+    if (ended || granted.has(ino) || !digest || path === undefined || inodes.find(path) !== ino || !fs.idle(path))
+      return undefined
+    const h = nextLazy++
+    const l: LazyOpen = { ino, digest, given, released: 0 }
+    lazy.set(h, l)
+    if (fuse.grant(session!, ino, fhOf(h))) granted.set(ino, h)
+    else l.opens = given
+    return h
+  }
+  /** The handle a lazy open's reads use, opened at the first. */
+  const lazyRead = async (l: LazyOpen): Promise<number> => {
     if (l.sealed) throw sealed('secretfs was sealed while this file was open; open it again once unsealed')
     if (l.fd) return l.fd
     // Its inode's path, if the secret there is still the one opened (renames move it); one
     // replaced or deleted since is gone from the store, and from the kernel's cache too.
     const path = inodes.path(l.ino)
     if (path === undefined || inodes.find(path) !== l.ino) throw staleName()
+    // The content is read: later opens are JS's, which sees this one hold the file.
+    revoke(l.ino)
     return (l.fd = fs.open(path, O_RDONLY))
   }
   /**
    * Before the secret at `path` (a logical path; with `under`, everything beneath it too) is
-   * known replaced or deleted by another process: each lazy handle on it not yet read gets what
+   * known replaced or deleted by another process: each lazy open on it not yet read gets what
    * the kernel still holds of the secret it opened, taken back and checked against its digest, so
    * that it goes on reading that. If the kernel no longer has all of it, its reads fail (ESTALE).
    */
   const keepLazy = (path: string, under: boolean) => {
     const at = '/' + path
-    const byIno = new Map<number, { path: string; digest: Buffer; handles: LazyHandle[] }>()
-    for (const l of lazy.values()) {
+    const byIno = new Map<number, { path: string; digest: Buffer; handles: LazyOpen[] }>()
+    for (const [h, l] of lazy) {
       if (l.fd || l.sealed) continue
       const p = inodes.path(l.ino)
       if (p === undefined || (p !== at && !(under && p.startsWith(at + '/')))) continue
+      // No open joins it from here: what it keeps is the secret it opened. Released, it keeps nothing.
+      revoke(l.ino)
+      if (!lazy.has(h)) continue
       const group = byIno.get(l.ino) ?? { path: p, digest: l.digest, handles: [] }
       group.handles.push(l)
       byIno.set(l.ino, group)
@@ -279,27 +328,16 @@ export async function mountLowLevel(
         ok(req),
       ),
     open: (req, ino, flags) => {
-      const path = inodes.path(ino)
       // The kernel holds the secret as it is: nothing to read unless the kernel asks.
-      const digest = cache?.digest(ino)
-      if (
-        path !== undefined &&
-        inodes.find(path) === ino &&
-        digest &&
-        (flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY &&
-        fs.idle(path)
-      )
-        return serve(
-          req,
-          () => fs.reserveHandle(),
-          (close) => {
-            const h = nextLazy++
-            lazy.set(h, { ino, close, digest })
-            if (fuse.replyOpen(req, { fh: fhOf(h), readOnly: true, keepCache: true }) === 0) return
-            lazy.delete(h)
-            close()
-          },
-        )
+      const h = (flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY ? lazyOpen(ino, 1) : undefined
+      if (h !== undefined) {
+        if (fuse.replyOpen(req, { fh: fhOf(h), readOnly: true, keepCache: true }) === 0) return
+        const l = lazy.get(h)!
+        l.given--
+        return settle(h, l)
+      }
+      // Opened otherwise (to write, or while it is open): no more opens of it answered by the addon.
+      revoke(ino)
       serve(
         req,
         () => {
@@ -337,7 +375,7 @@ export async function mountLowLevel(
       const l = lazy.get(fdOf(fh))
       serve(
         req,
-        // A lazy handle reads the secret now: the kernel's copy was dropped.
+        // A lazy open reads the secret now: the kernel's copy was dropped.
         () => (l ? lazyRead(l).then((fd) => fs.read(fd, buf, size, off)) : fs.read(fdOf(fh), buf, size, off)),
         (n) => {
           fuse.replyBuf(req, buf.subarray(0, n))
@@ -353,17 +391,26 @@ export async function mountLowLevel(
       ),
     flush: (req, _ino, fh) => serve(req, () => (isLazy(fh) ? undefined : fs.flush(fdOf(fh))), ok(req)),
     fsync: (req, _ino, _datasync, fh) => serve(req, () => (isLazy(fh) ? undefined : fs.commit(fdOf(fh))), ok(req)),
-    release: (req, _ino, fh) => {
+    release: (req, ino, fh) => {
       const l = lazy.get(fdOf(fh))
       if (l) {
-        lazy.delete(fdOf(fh))
-        l.close()
-        void l.fd?.then(letGo, () => {})
+        l.released++
+        settle(fdOf(fh), l)
         return req && ok(req)()
       }
-      if (req) return serve(req, () => fs.release(fdOf(fh)), ok(req))
+      // Once no handle holds it, the secret's next opens are the addon's, if the kernel holds it as it is.
+      if (req)
+        return serve(
+          req,
+          () => fs.release(fdOf(fh)),
+          () => {
+            ok(req)()
+            lazyOpen(ino, 0)
+          },
+        )
       // A read-only handle, answered already by the addon: only let it go.
       letGo(fdOf(fh))
+      lazyOpen(ino, 0)
     },
     opendir: (req, ino) =>
       serve(
@@ -415,7 +462,10 @@ export async function mountLowLevel(
   }
 
   session = fuse.mount(mountpoint, options, handlers)
-  const kernelCache = new KernelCache(fuse, session, inodes)
+  const kernelCache = new KernelCache(fuse, session, inodes, {
+    current: (ino) => void lazyOpen(ino, 0),
+    dropped: revoke,
+  })
   cache = kernelCache
   stopFollowing = fs.onChange((change, here) => {
     if (change.kind === 'sealed') for (const l of lazy.values()) l.sealed = true

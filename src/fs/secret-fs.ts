@@ -367,11 +367,6 @@ export class SecretFs {
     return !this.#core.sealed && !this.#handles.file(parseFsPath(fusePath).logical)
   }
 
-  /** Counts a handle the binding holds of its own (such an open) against the limit; returns what closes it. */
-  reserveHandle(): () => void {
-    return this.#handles.reserve()
-  }
-
   /**
    * Calls `listener` after each change the core announces, once open files have followed it.
    * `here` is true for content written through this filesystem (the kernel saw those bytes go by).

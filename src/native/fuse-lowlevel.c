@@ -80,6 +80,24 @@ static const char *OP_NAMES[OP_COUNT] = {
 /** The lowest bit of a handle (fh) is ours: set for a read-only one. JS keeps its number in the others. */
 #define FH_READ_ONLY 1u
 
+/**
+ * An inode whose read-only opens the addon answers by itself, as JS asked (js_grant): with its
+ * handle number, the page cache kept, and no FLUSH; JS is not woken. Each such handle's RELEASE
+ * reaches JS as any read-only one's does; how many opens were answered, JS learns at the revoke.
+ */
+struct grant {
+  uint64_t ino; /* 0: a free slot */
+  uint64_t fh;
+  uint64_t opens;
+};
+
+/** The grants, by inode: open addressing, linear probing, removal by backward shift. */
+struct grants {
+  struct grant *slots;
+  size_t cap; /* a power of two, or 0 */
+  size_t count;
+};
+
 struct session {
   napi_env env;
   struct fuse_session *se;
@@ -104,6 +122,7 @@ struct session {
   /** Retrievals asked of the kernel and not yet answered (see js_retrieve). */
   struct retrieval *retrievals;
   uint64_t next_retrieval;
+  struct grants grants;
 };
 
 /** A retrieval of an inode's cached content: JS's callback, called once with what came back. */
@@ -123,6 +142,61 @@ struct request {
   /** A READDIRPLUS (not a plain READDIR): its entries carry attributes and lookups. */
   bool plus;
 };
+
+static size_t grant_home(const struct grants *g, uint64_t ino) {
+  return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 32) & (g->cap - 1);
+}
+
+static struct grant *grant_find(struct grants *g, uint64_t ino) {
+  if (g->count == 0) return NULL;
+  for (size_t i = grant_home(g, ino);; i = (i + 1) & (g->cap - 1)) {
+    if (g->slots[i].ino == ino) return &g->slots[i];
+    if (g->slots[i].ino == 0) return NULL;
+  }
+}
+
+/** Adds a grant; false if `ino` has one already, or memory ran out. */
+static bool grant_add(struct grants *g, uint64_t ino, uint64_t fh) {
+  if (grant_find(g, ino)) return false;
+  if ((g->count + 1) * 4 > g->cap * 3) {
+    // Grown to twice the size (kept at most three quarters full), every grant placed anew.
+    struct grants bigger = {.cap = g->cap ? g->cap * 2 : 64};
+    if (!(bigger.slots = calloc(bigger.cap, sizeof *bigger.slots))) return false;
+    for (size_t i = 0; i < g->cap; i++)
+      if (g->slots[i].ino) {
+        size_t j = grant_home(&bigger, g->slots[i].ino);
+        while (bigger.slots[j].ino) j = (j + 1) & (bigger.cap - 1);
+        bigger.slots[j] = g->slots[i];
+      }
+    bigger.count = g->count;
+    free(g->slots);
+    *g = bigger;
+  }
+  size_t i = grant_home(g, ino);
+  while (g->slots[i].ino) i = (i + 1) & (g->cap - 1);
+  g->slots[i] = (struct grant){.ino = ino, .fh = fh};
+  g->count++;
+  return true;
+}
+
+/** Removes the grant of `ino`; returns the opens answered under it, or -1 if it had none. */
+static int64_t grant_remove(struct grants *g, uint64_t ino) {
+  struct grant *at = grant_find(g, ino);
+  if (!at) return -1;
+  int64_t opens = (int64_t)at->opens;
+  size_t hole = (size_t)(at - g->slots);
+  // Each grant after the hole, up to a free slot, moves into it unless its home lies between.
+  for (size_t i = (hole + 1) & (g->cap - 1); g->slots[i].ino; i = (i + 1) & (g->cap - 1)) {
+    size_t home = grant_home(g, g->slots[i].ino);
+    if (((i - home) & (g->cap - 1)) >= ((i - hole) & (g->cap - 1))) {
+      g->slots[hole] = g->slots[i];
+      hole = i;
+    }
+  }
+  g->slots[hole].ino = 0;
+  g->count--;
+  return opens;
+}
 
 /** The session whose handler is running (one thread, one at a time). */
 static struct session *current;
@@ -372,6 +446,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  struct grant *g = grant_find(&current->grants, ino);
+  if (g && (fi->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY) {
+    struct fuse_file_info open = {.fh = g->fh | FH_READ_ONLY, .keep_cache = 1, .noflush = 1};
+    // An open the kernel gave up on (interrupted) gets no RELEASE: it is not counted.
+    if (fuse_reply_open(req, &open) == 0) g->opens++;
+    return;
+  }
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, ino), number(env, fi->flags)};
   dispatch(req, OP_OPEN, false, 2, a);
@@ -607,6 +688,7 @@ static bool awaited(struct session *s) {
 // ---- JS API ----
 
 static void session_free(struct session *s) {
+  free(s->grants.slots);
   for (int i = 0; i < OP_COUNT; i++)
     if (s->handlers[i]) napi_delete_reference(s->env, s->handlers[i]);
   if (s->self) napi_delete_reference(s->env, s->self);
@@ -1267,6 +1349,44 @@ static napi_value js_retrieve(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/** The session and inode of a grant or revoke (and its handle); inode 0 once the session ended. */
+static struct session *grant_args(napi_env env, napi_callback_info info, uint64_t *ino, double *fh) {
+  size_t argc = 3;
+  napi_value argv[3];
+  double d = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  napi_get_value_double(env, argv[1], &d);
+  *ino = s->closed || d < 1 ? 0 : (uint64_t)d;
+  if (fh) napi_get_value_double(env, argv[2], fh);
+  return s;
+}
+
+/**
+ * grant(session, ino, fh): boolean. From now on the addon answers each read-only open of `ino`
+ * (without O_TRUNC) by itself, with the handle `fh` (as replyOpen's: the read-only bit is added),
+ * the page cache kept and no FLUSH; JS hears only of their RELEASEs. For content the kernel holds
+ * as it is, until JS revokes it. False if `ino` has a grant already, or after an unmount.
+ */
+static napi_value js_grant(napi_env env, napi_callback_info info) {
+  double fh = 0;
+  uint64_t ino;
+  struct session *s = grant_args(env, info, &ino, &fh);
+  if (!s) return NULL;
+  napi_value result;
+  CHECK(napi_get_boolean(env, ino && grant_add(&s->grants, ino, (uint64_t)fh), &result));
+  return result;
+}
+
+/** revoke(session, ino): the number of opens answered under the grant it ends, or -1 if none. */
+static napi_value js_revoke(napi_env env, napi_callback_info info) {
+  uint64_t ino;
+  struct session *s = grant_args(env, info, &ino, NULL);
+  if (!s) return NULL;
+  return number(env, ino ? (double)grant_remove(&s->grants, ino) : -1);
+}
+
 /** The caller of a request: {uid, gid, pid}. */
 static napi_value js_context(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1297,6 +1417,8 @@ NAPI_MODULE_INIT() {
       {"replyDirents", NULL, js_reply_dirents, NULL, NULL, NULL, napi_default, NULL},
       {"invalidate", NULL, js_invalidate, NULL, NULL, NULL, napi_default, NULL},
       {"retrieve", NULL, js_retrieve, NULL, NULL, NULL, napi_default, NULL},
+      {"grant", NULL, js_grant, NULL, NULL, NULL, napi_default, NULL},
+      {"revoke", NULL, js_revoke, NULL, NULL, NULL, napi_default, NULL},
       {"context", NULL, js_context, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -125,6 +125,15 @@ export interface FuseLowLevel {
    * A page being read in at that moment may come back unfilled: check what comes back.
    */
   retrieve(session: Session, ino: number, size: number, done: (result: number, content?: Buffer) => void): void
+  /**
+   * From now on the addon answers each read-only open of `ino` (without O_TRUNC) by itself, with
+   * the handle `fh` (as an OpenReply's, read-only), the page cache kept: for content the kernel
+   * holds as it is. JS hears only of those handles' RELEASEs, until `revoke`. False if `ino` has a
+   * grant already, or the session ended.
+   */
+  grant(session: Session, ino: number, fh: number): boolean
+  /** Ends the grant of `ino`: how many opens the addon answered under it, or -1 if it had none. */
+  revoke(session: Session, ino: number): number
   /** Who made the request. */
   context(req: Request): { uid: number; gid: number; pid: number } | undefined
 }

@@ -3,8 +3,9 @@
 // JS for a FLUSH and its RELEASE is answered before JS hears of it, requests that queue up while
 // others are served are all answered, an idle session costs no CPU, READDIRPLUS gives `ls -l` its
 // attributes with no LOOKUP per name, a read interrupted by a signal is answered EINTR at once, the
-// kernel gives back what its page cache holds of a file (retrieve), and the kernel never forgets
-// more lookups than it was given.
+// kernel gives back what its page cache holds of a file (retrieve), the addon answers the opens of
+// a file JS granted it until JS revokes the grant, and the kernel never forgets more lookups than it
+// was given.
 import t from 'tap'
 import fs from 'node:fs/promises'
 import path from 'node:path'
@@ -142,6 +143,40 @@ t.test('a tiny filesystem on the binding', async (t) => {
   t.same(await retrieve(2), [0, ''], 'and nothing of a file read past it (direct_io)')
   t.equal((await retrieve(999))[0], -2, 'an inode the kernel does not have is ENOENT')
 
+  // A grant: the addon answers read-only opens of the inode by itself, with the handle given.
+  t.ok(fuse.grant(session, CACHED, 30), 'granted')
+  t.notOk(fuse.grant(session, CACHED, 40), 'once: a second grant of the inode is refused')
+  calls.length = 0
+  for (let i = 0; i < 3; i++)
+    t.equal((await sh(`cat '${mnt}/other'`)).stdout, CONTENT.toString(), 'read, from the page cache')
+  t.notOk(calls.includes(`open ${CACHED}`), 'no open reached JS')
+  t.ok(
+    await until(() => calls.filter((c) => c === 'release 31 answered already').length === 3),
+    "each handle's RELEASE reached JS, with the number granted",
+  )
+  calls.length = 0
+  t.equal((await sh(`: >> '${mnt}/other'`)).code, 0)
+  t.ok(calls.includes(`open ${CACHED}`), 'an open to write still reaches JS')
+  t.equal(fuse.revoke(session, CACHED), 3, 'the revoke tells how many opens the addon answered')
+  t.equal(fuse.revoke(session, CACHED), -1, 'a second revoke finds no grant')
+  calls.length = 0
+  t.equal((await sh(`cat '${mnt}/other'`)).stdout, CONTENT.toString())
+  t.ok(calls.includes(`open ${CACHED}`), 'revoked: opens reach JS again')
+  // Many inodes, granted and revoked in turns: each grant is found, and only its own.
+  const inos = Array.from({ length: 500 }, (_, i) => 1000 + i * 7919)
+  t.ok(
+    inos.every((ino) => fuse.grant(session, ino, ino * 2)),
+    'five hundred grants',
+  )
+  t.ok(
+    inos.filter((_, i) => i % 2 === 0).every((ino) => fuse.revoke(session, ino) === 0),
+    'half revoked, each found',
+  )
+  t.ok(
+    inos.every((ino, i) => fuse.revoke(session, ino) === (i % 2 === 0 ? -1 : 0)),
+    'the other half found after the removals, and the first half gone',
+  )
+
   const interrupted = await sh(`timeout -s INT 0.5 cat '${mnt}/slow'`)
   t.notOk(interrupted.timedOut, 'cat did not hang on the unanswered read')
   t.equal(interrupted.code, 124, 'it was stopped by its signal: the INTERRUPT was answered EINTR')
@@ -152,6 +187,7 @@ t.test('a tiny filesystem on the binding', async (t) => {
   mounted = false
   t.notOk(await isMounted(mnt), 'unmounted')
   t.same(await retrieve(CACHED), [-107, undefined], 'after an unmount, a retrieve is ENOTCONN at once')
+  t.notOk(fuse.grant(session, CACHED, 30), 'nor is anything granted')
   // Forgetting is up to the kernel: at unmount it drops what it held, and may not send FORGET first.
   t.ok(
     [...lookups.values()].every((n) => n >= 0),

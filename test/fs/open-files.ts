@@ -9,7 +9,7 @@ import type { Unlock } from '../../src/barrier/seal-config.js'
 import { coreWith, startTestApi } from '../helpers/api-fixture.js'
 import { captureLog } from '../helpers/capture-log.js'
 import { runCli } from '../helpers/cli-run.js'
-import { mountInProcess, sh } from '../helpers/daemon.js'
+import { mountInProcess, sh, testBinding } from '../helpers/daemon.js'
 import { fdDriver } from '../helpers/fd-driver.js'
 
 const unlock: Unlock = { kind: 'key-file', key: Buffer.alloc(32, 4) }
@@ -157,7 +157,7 @@ t.test('open handles and decrypted bytes are bounded: ENFILE and ENOMEM, then op
   const log = captureLog()
   const { mountpoint } = await mountInProcess(t, small, log, { maxOpenHandles: 20, maxOpenBytes: 3 << 20 })
   const dir = path.join(mountpoint, 'secret')
-  for (const n of ['a', 'b', 'c', 'd']) await small.write(`secret/${n}`, Buffer.alloc(1 << 20, n))
+  for (const n of ['a', 'b', 'c', 'd', 'e']) await small.write(`secret/${n}`, Buffer.alloc(1 << 20, n))
   const d = fdDriver(t, dir)
   const a = await d.open('a', 'r')
   await d.open('b', 'r')
@@ -183,7 +183,13 @@ t.test('open handles and decrypted bytes are bounded: ENFILE and ENOMEM, then op
   for (let open = 2; open < 20; open++) fds.push(await openSoon('b'))
   await t.rejects(d.open('b', 'r'), /ENFILE/, 'the 21st handle')
   // A file read for an open that is then refused is let go: its MiB is free again.
-  await t.rejects(d.open('d', 'r'), /ENFILE/, 'the 21st handle, on a file not yet open')
+  await t.rejects(d.open('e', 'r'), /ENFILE/, 'the 21st handle, on a file not yet open')
+  if (testBinding() === 'lowlevel') {
+    // One the kernel holds, as read before and unchanged, is opened from its cache: it costs nothing.
+    const cached = await d.open('d', 'r')
+    t.equal((await d.read(cached)).data?.[0], 'd', "an open answered from the kernel's cache is not refused")
+    await d.close(cached)
+  }
   await d.close(fds.pop()!)
   t.equal((await d.read(await openSoon('a'))).data?.[0], 'a', 'room again: a third MiB fits')
   t.match(log.lines.join('\n'), /\[warn\] a filesystem request was refused: .*as many as it allows/)
