@@ -2,8 +2,9 @@
 // fuse-lowlevel.ts) can serve. Files live in a Map, with no storage, no encryption and no checks,
 // and it speaks to the kernel as secretfs does: names and attributes kept 1 s, READDIRPLUS
 // listings, read-only opens with keep_cache and no FLUSH or RELEASE round trip to JS, writers on
-// direct_io, and at fsync what was written put in the page cache. The benchmark then shows how
-// much of secretfs's time is the binding's.
+// direct_io, at fsync what was written put in the page cache, and the read-only opens of a file
+// whose content the kernel holds answered by the addon (a grant, ended by an open to write). The
+// benchmark then shows how much of secretfs's time is the binding's.
 // Run as root: node dist/scripts/fuse-floor.js MOUNTPOINT (prints "mounted"; SIGTERM unmounts)
 import {
   loadFuseLowLevel,
@@ -46,6 +47,11 @@ let nextIno = 2
 /** Open directories: the names read at opendir, served in chunks by offset. */
 const dirs = new Map<number, string[]>()
 let nextDir = 1
+/** Inodes whose read-only opens the addon answers. */
+const granted = new Set<number>()
+const grant = (ino: number) => {
+  if (!granted.has(ino) && fuse.grant(session, ino, 0)) granted.add(ino)
+}
 
 const attr = (ino: number, n: Node): Attr => ({
   ino,
@@ -112,9 +118,14 @@ const handlers: LowLevelHandlers = {
     const n = nodes.get(ino)
     if (!n) return void fuse.replyErr(req, ENOENT)
     if (flags & O_TRUNC) n.data = Buffer.alloc(0)
-    // A reader of stored content: kept in the page cache, closed without a word to JS.
-    if ((flags & O_ACCMODE) === O_RDONLY) fuse.replyOpen(req, { fh: 0, readOnly: true, keepCache: true })
-    else fuse.replyOpen(req, { fh: 0, directIo: true })
+    // A reader of stored content: kept in the page cache, closed without a word to JS; the next
+    // readers are the addon's, until a writer comes.
+    if ((flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY) {
+      fuse.replyOpen(req, { fh: 0, readOnly: true, keepCache: true })
+      return grant(ino)
+    }
+    if (granted.delete(ino)) fuse.revoke(session, ino)
+    fuse.replyOpen(req, { fh: 0, directIo: true })
   },
   read(req, ino, size, off) {
     const n = nodes.get(ino)
@@ -133,7 +144,7 @@ const handlers: LowLevelHandlers = {
   // What was written is put in the page cache, as secretfs does at a commit (kernel-cache.ts).
   fsync(req, ino) {
     const n = nodes.get(ino)
-    if (n && n.data.length > 0) fuse.invalidate(session, ino, undefined, () => {}, n.data)
+    if (n && n.data.length > 0) fuse.invalidate(session, ino, undefined, (result) => result === 0 && grant(ino), n.data)
     fuse.replyErr(req, 0)
   },
   opendir(req, ino) {
