@@ -101,8 +101,10 @@ export class DatabaseBackend extends PathBackend {
   }
 
   changedElsewhere(path: string): void {
-    // A configuration another daemon wrote (rotate-root): its pool here is made anew.
-    if (path === '') this.#state.dropPools()
+    // A configuration another daemon wrote (rotate-root): its pool here is made anew. After changes
+    // not known one by one, those of the configurations that changed (a store that cannot be read
+    // now keeps them: each use reads its configuration, and makes its pool anew if it changed).
+    if (path === '') void this.#state.refreshPools().catch(() => {})
     else if (path.startsWith('config/')) this.#state.configChanged(path.slice('config/'.length))
   }
 

@@ -65,6 +65,18 @@ export class DatabaseState {
     }
   }
 
+  /**
+   * After changes made elsewhere that are not known one by one: ends the pools whose configuration
+   * changed or is gone. One whose configuration is as it was is kept, for the work that holds it (a
+   * rotation between its statements).
+   */
+  async refreshPools(): Promise<void> {
+    for (const [name, cached] of [...this.#pools]) {
+      const entry = await readConfig(this.storage, name)
+      if (this.#pools.get(name) === cached && entry?.modified.getTime() !== cached.modified) this.configChanged(name)
+    }
+  }
+
   /** Ends every pool: each is made anew from its configuration at its next use. */
   dropPools(): void {
     for (const name of [...this.#pools.keys()]) this.configChanged(name)

@@ -5,6 +5,8 @@ import t, { type Test } from 'tap'
 import { BarrierView } from '../../../src/barrier/barrier-view.js'
 import { DatabaseBackend } from '../../../src/backends/database/backend.js'
 import { listWal, putWal } from '../../../src/backends/framework/wal.js'
+import { DatabaseState } from '../../../src/backends/database/state.js'
+import { DEFAULT_PG_TIMEOUTS } from '../../../src/backends/database/postgres.js'
 import { Core } from '../../../src/core/core.js'
 import { dataPrefix, type MountEntry } from '../../../src/core/mount-table.js'
 import { encodeFields } from '../../../src/core/secret-data.js'
@@ -204,5 +206,28 @@ if (havePostgres(t)) {
     const after = await readJson<StaticCreds>(core, 'database/static-creds/app')
     t.not(after.password, before.password, 'the static role was rotated again')
     t.ok(await logsIn(app.name, after.password), 'to a password that is stored and works')
+  })
+
+  t.test('changes made elsewhere, not known one by one, end only the pools whose configuration changed', async (t) => {
+    const { core, storage } = await setup(t)
+    const state = new DatabaseState(storage, DEFAULT_PG_TIMEOUTS)
+    t.teardown(() => state.dropPools())
+    const probe = (db: Awaited<ReturnType<DatabaseState['database']>>) =>
+      db.run('probing', [], async (c) => (await c.query('SELECT 1 AS one')).rows[0].one as number)
+    // Held between its statements, as a rotation holds it.
+    const held = await state.database('pg')
+    await state.refreshPools()
+    t.equal(await probe(held), 1, 'the configuration is as it was: the pool held still works')
+    t.equal(await state.database('pg'), held, 'and is still the one given')
+    await write(core, 'database/config/pg', {
+      plugin_name: 'postgresql-database-plugin',
+      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
+      username: pg.superuser,
+      password: pg.superPassword,
+      allowed_roles: '*',
+    })
+    await state.refreshPools()
+    await t.rejects(probe(held), /the connection pool was closed/, 'the configuration changed: its pool is ended')
+    t.equal(await probe(await state.database('pg')), 1, 'and the next is made from the new one')
   })
 }
