@@ -332,8 +332,10 @@ export async function mountLowLevel(
       const h = (flags & (O_ACCMODE | O_TRUNC)) === O_RDONLY ? lazyOpen(ino, 1) : undefined
       if (h !== undefined) {
         if (fuse.replyOpen(req, { fh: fhOf(h), readOnly: true, keepCache: true }) === 0) return
+        // The kernel did not get it (interrupted): one handle fewer to wait for.
         const l = lazy.get(h)!
         l.given--
+        if (l.opens !== undefined) l.opens--
         return settle(h, l)
       }
       // Opened otherwise (to write, or while it is open): no more opens of it answered by the addon.
