@@ -30,7 +30,8 @@ export class HandleTable {
   }
 
   add(handle: FileHandle): number {
-    this.#checkRoom()
+    if (this.#byFd.size >= this.#maxHandles)
+      throw new FsError('ENFILE', `the daemon has ${this.#maxHandles} files open, as many as it allows`)
     while (this.#byFd.has(this.#next) || this.#next === 0) this.#next = (this.#next + 1) >>> 0
     const fd = this.#next
     this.#next = (this.#next + 1) >>> 0
@@ -38,11 +39,6 @@ export class HandleTable {
     handle.file.handles++
     if (handle.writable) handle.file.writers++
     return fd
-  }
-
-  #checkRoom(): void {
-    if (this.#byFd.size >= this.#maxHandles)
-      throw new FsError('ENFILE', `the daemon has ${this.#maxHandles} files open, as many as it allows`)
   }
 
   get(fd: number): FileHandle | undefined {

@@ -41,6 +41,16 @@ if (havePostgres(t)) {
   const logsIn = async (user: string, password: string) =>
     (await pg.psql('SELECT current_user', { user, password })).stdout.trim() === user
 
+  /** Writes config/pg: the server, as `root`. */
+  const configure = (core: Core, root = { name: pg.superuser, password: pg.superPassword }) =>
+    write(core, 'database/config/pg', {
+      plugin_name: 'postgresql-database-plugin',
+      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
+      username: root.name,
+      password: root.password,
+      allowed_roles: '*',
+    })
+
   async function setup(t: Test, root = { name: pg.superuser, password: pg.superPassword }) {
     const core = await Core.dev()
     t.teardown(async () => {
@@ -48,13 +58,7 @@ if (havePostgres(t)) {
       await core.close()
     })
     const entry = await core.mount('database', 'database')
-    await write(core, 'database/config/pg', {
-      plugin_name: 'postgresql-database-plugin',
-      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
-      username: root.name,
-      password: root.password,
-      allowed_roles: '*',
-    })
+    await configure(core, root)
     return { core, entry, storage: new BarrierView(core.barrier, dataPrefix(entry)) }
   }
 
@@ -219,13 +223,7 @@ if (havePostgres(t)) {
     await state.refreshPools()
     t.equal(await probe(held), 1, 'the configuration is as it was: the pool held still works')
     t.equal(await state.database('pg'), held, 'and is still the one given')
-    await write(core, 'database/config/pg', {
-      plugin_name: 'postgresql-database-plugin',
-      connection_url: `postgresql://{{username}}:{{password}}@${pg.host}:${pg.port}/postgres`,
-      username: pg.superuser,
-      password: pg.superPassword,
-      allowed_roles: '*',
-    })
+    await configure(core)
     await state.refreshPools()
     await t.rejects(probe(held), /the connection pool was closed/, 'the configuration changed: its pool is ended')
     t.equal(await probe(await state.database('pg')), 1, 'and the next is made from the new one')
