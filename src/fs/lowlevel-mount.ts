@@ -6,11 +6,11 @@
 // generic mount from its creation) and a stored secret's content in its page cache (keep_cache);
 // kernel-cache.ts drops what each change makes stale. A secret the kernel has cached, unchanged,
 // and that no handle holds, is opened without reading it (a lazy open), and read only if the
-// kernel asks: its read-only opens are answered by the addon itself, with one handle number, JS
-// not woken, until the secret changes, is read, or is opened otherwise (a grant). Should another
-// process replace or delete the secret while such handles are open, what the kernel holds of it
-// is taken back for them. Generated content is direct_io: each open makes it once, and nothing of
-// it is cached.
+// kernel asks: its read-only opens, and their releases, are answered by the addon itself, with one
+// handle number, JS not woken, until the secret changes, is read, or is opened otherwise (a
+// grant). Should another process replace or delete the secret while such handles are open, what
+// the kernel holds of it is taken back for them. Generated content is direct_io: each open makes
+// it once, and nothing of it is cached.
 
 import type { Stat } from 'fuse-native'
 import { constants } from 'node:os'
@@ -83,8 +83,12 @@ interface LazyOpen {
   digest: Buffer
   /** Handles JS gave the kernel. */
   given: number
-  /** Handles the kernel was given in all: known once the grant has ended. */
+  /**
+   * Handles whose RELEASE JS is to hear of: known once the grant has ended (the addon answers the
+   * opens and releases of handles under it).
+   */
   opens?: number
+  /** Of those, released. */
   released: number
 }
 
@@ -178,7 +182,7 @@ export async function mountLowLevel(
     if (h === undefined || ended) return
     granted.delete(ino)
     const l = lazy.get(h)!
-    l.opens = l.given + Math.max(0, fuse.revoke(session!, ino))
+    l.opens = l.given + (fuse.revoke(session!, ino) ?? 0)
     settle(h, l)
   }
   /**

@@ -82,13 +82,15 @@ static const char *OP_NAMES[OP_COUNT] = {
 
 /**
  * An inode whose read-only opens the addon answers by itself, as JS asked (js_grant): with its
- * handle number, the page cache kept, and no FLUSH; JS is not woken. Each such handle's RELEASE
- * reaches JS as any read-only one's does; how many opens were answered, JS learns at the revoke.
+ * handle number, the page cache kept, and no FLUSH; so are the RELEASEs of handles with that
+ * number while the grant lasts. JS is not woken for either; at the revoke it learns how many
+ * handles the addon opened and did not see released (`held`, fewer than none if some it released
+ * were JS's).
  */
 struct grant {
   uint64_t ino; /* 0: a free slot */
   uint64_t fh;
-  uint64_t opens;
+  int64_t held;
 };
 
 /** The grants, by inode: open addressing, linear probing, removal by backward shift. */
@@ -179,11 +181,11 @@ static bool grant_add(struct grants *g, uint64_t ino, uint64_t fh) {
   return true;
 }
 
-/** Removes the grant of `ino`; returns the opens answered under it, or -1 if it had none. */
-static int64_t grant_remove(struct grants *g, uint64_t ino) {
+/** Removes the grant of `ino` into `*held` (see struct grant); false if it had none. */
+static bool grant_remove(struct grants *g, uint64_t ino, int64_t *held) {
   struct grant *at = grant_find(g, ino);
-  if (!at) return -1;
-  int64_t opens = (int64_t)at->opens;
+  if (!at) return false;
+  *held = at->held;
   size_t hole = (size_t)(at - g->slots);
   // Each grant after the hole, up to a free slot, moves into it unless its home lies between.
   for (size_t i = (hole + 1) & (g->cap - 1); g->slots[i].ino; i = (i + 1) & (g->cap - 1)) {
@@ -195,7 +197,7 @@ static int64_t grant_remove(struct grants *g, uint64_t ino) {
   }
   g->slots[hole].ino = 0;
   g->count--;
-  return opens;
+  return true;
 }
 
 /** The session whose handler is running (one thread, one at a time). */
@@ -450,7 +452,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   if (g && (fi->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY) {
     struct fuse_file_info open = {.fh = g->fh | FH_READ_ONLY, .keep_cache = 1, .noflush = 1};
     // An open the kernel gave up on (interrupted) gets no RELEASE: it is not counted.
-    if (fuse_reply_open(req, &open) == 0) g->opens++;
+    if (fuse_reply_open(req, &open) == 0) g->held++;
     return;
   }
   napi_env env = current->env;
@@ -498,6 +500,13 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  struct grant *g = grant_find(&current->grants, ino);
+  if (g && fi->fh == (g->fh | FH_READ_ONLY)) {
+    // A handle of the grant: nothing to let go but a count.
+    g->held--;
+    fuse_reply_err(req, 0);
+    return;
+  }
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, ino), fh_value(env, fi)};
   if (fi->fh & FH_READ_ONLY) {
@@ -1366,8 +1375,9 @@ static struct session *grant_args(napi_env env, napi_callback_info info, uint64_
 /**
  * grant(session, ino, fh): boolean. From now on the addon answers each read-only open of `ino`
  * (without O_TRUNC) by itself, with the handle `fh` (as replyOpen's: the read-only bit is added),
- * the page cache kept and no FLUSH; JS hears only of their RELEASEs. For content the kernel holds
- * as it is, until JS revokes it. False if `ino` has a grant already, or after an unmount.
+ * the page cache kept and no FLUSH; and the RELEASE of each handle with that number, JS not woken.
+ * For content the kernel holds as it is, until JS revokes it. False if `ino` has a grant already,
+ * or after an unmount.
  */
 static napi_value js_grant(napi_env env, napi_callback_info info) {
   double fh = 0;
@@ -1379,12 +1389,16 @@ static napi_value js_grant(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/** revoke(session, ino): the number of opens answered under the grant it ends, or -1 if none. */
+/**
+ * revoke(session, ino): ends the grant of `ino`; the handles with its number the addon opened less
+ * those it released (fewer than none if some it released were JS's), or undefined if it had none.
+ */
 static napi_value js_revoke(napi_env env, napi_callback_info info) {
   uint64_t ino;
+  int64_t held;
   struct session *s = grant_args(env, info, &ino, NULL);
   if (!s) return NULL;
-  return number(env, ino ? (double)grant_remove(&s->grants, ino) : -1);
+  return ino && grant_remove(&s->grants, ino, &held) ? number(env, (double)held) : undefined(env);
 }
 
 /** The caller of a request: {uid, gid, pid}. */

@@ -128,12 +128,15 @@ export interface FuseLowLevel {
   /**
    * From now on the addon answers each read-only open of `ino` (without O_TRUNC) by itself, with
    * the handle `fh` (as an OpenReply's, read-only), the page cache kept: for content the kernel
-   * holds as it is. JS hears only of those handles' RELEASEs, until `revoke`. False if `ino` has a
-   * grant already, or the session ended.
+   * holds as it is. It also answers the RELEASE of each handle numbered `fh`, those JS gave too: JS
+   * hears of neither until `revoke`. False if `ino` has a grant already, or the session ended.
    */
   grant(session: Session, ino: number, fh: number): boolean
-  /** Ends the grant of `ino`: how many opens the addon answered under it, or -1 if it had none. */
-  revoke(session: Session, ino: number): number
+  /**
+   * Ends the grant of `ino`: the handles numbered as it the addon opened, less those it released
+   * (below 0 if some it released were JS's); undefined if `ino` had no grant.
+   */
+  revoke(session: Session, ino: number): number | undefined
   /** Who made the request. */
   context(req: Request): { uid: number; gid: number; pid: number } | undefined
 }

@@ -4,9 +4,10 @@
 // others are served are all answered, an idle session costs no CPU, READDIRPLUS gives `ls -l` its
 // attributes with no LOOKUP per name, a read interrupted by a signal is answered EINTR at once, the
 // kernel gives back what its page cache holds of a file (retrieve), the addon answers the opens of
-// a file JS granted it until JS revokes the grant, and the kernel never forgets more lookups than it
-// was given.
+// a file JS granted it (and their releases) until JS revokes the grant, and the kernel never
+// forgets more lookups than it was given.
 import t from 'tap'
+import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import {
@@ -143,25 +144,37 @@ t.test('a tiny filesystem on the binding', async (t) => {
   t.same(await retrieve(2), [0, ''], 'and nothing of a file read past it (direct_io)')
   t.equal((await retrieve(999))[0], -2, 'an inode the kernel does not have is ENOENT')
 
-  // A grant: the addon answers read-only opens of the inode by itself, with the handle given.
+  // A grant: the addon answers read-only opens of the inode by itself, with the handle given, and
+  // the RELEASEs of handles with that number.
   t.ok(fuse.grant(session, CACHED, 30), 'granted')
   t.notOk(fuse.grant(session, CACHED, 40), 'once: a second grant of the inode is refused')
   calls.length = 0
   for (let i = 0; i < 3; i++)
     t.equal((await sh(`cat '${mnt}/other'`)).stdout, CONTENT.toString(), 'read, from the page cache')
-  t.notOk(calls.includes(`open ${CACHED}`), 'no open reached JS')
-  t.ok(
-    await until(() => calls.filter((c) => c === 'release 31 answered already').length === 3),
-    "each handle's RELEASE reached JS, with the number granted",
-  )
-  calls.length = 0
+  const holder = await hold(`${mnt}/other`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.same(calls, [], 'no open, and no RELEASE, reached JS')
   t.equal((await sh(`: >> '${mnt}/other'`)).code, 0)
   t.ok(calls.includes(`open ${CACHED}`), 'an open to write still reaches JS')
-  t.equal(fuse.revoke(session, CACHED), 3, 'the revoke tells how many opens the addon answered')
-  t.equal(fuse.revoke(session, CACHED), -1, 'a second revoke finds no grant')
+  t.equal(fuse.revoke(session, CACHED), 1, 'the revoke tells how many of its handles are still open')
+  t.equal(fuse.revoke(session, CACHED), undefined, 'a second revoke finds no grant')
+  calls.length = 0
+  await holder.close()
+  t.ok(
+    await until(() => calls.includes('release 31 answered already')),
+    'revoked: the RELEASE of the handle still open reaches JS, with the number granted',
+  )
   calls.length = 0
   t.equal((await sh(`cat '${mnt}/other'`)).stdout, CONTENT.toString())
   t.ok(calls.includes(`open ${CACHED}`), 'revoked: opens reach JS again')
+  // A handle JS gave, released under a grant of its number: the count goes below none.
+  const given = await hold(`${mnt}/other`)
+  t.ok(fuse.grant(session, CACHED, 10), 'granted the number JS gives')
+  calls.length = 0
+  await given.close()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.notOk(calls.includes('release 11 answered already'), "its RELEASE was the addon's")
+  t.equal(fuse.revoke(session, CACHED), -1, 'and the revoke counts it: one released it did not open')
   // Many inodes, granted and revoked in turns: each grant is found, and only its own.
   const inos = Array.from({ length: 500 }, (_, i) => 1000 + i * 7919)
   t.ok(
@@ -173,7 +186,7 @@ t.test('a tiny filesystem on the binding', async (t) => {
     'half revoked, each found',
   )
   t.ok(
-    inos.every((ino, i) => fuse.revoke(session, ino) === (i % 2 === 0 ? -1 : 0)),
+    inos.every((ino, i) => fuse.revoke(session, ino) === (i % 2 === 0 ? undefined : 0)),
     'the other half found after the removals, and the first half gone',
   )
 
@@ -194,6 +207,24 @@ t.test('a tiny filesystem on the binding', async (t) => {
     'never more forgets than lookups',
   )
 })
+
+/** A process holding `file` open to read, until closed. */
+async function hold(file: string): Promise<{ close(): Promise<void> }> {
+  const child = spawn('sh', ['-c', `exec 3< '${file}' && echo opened && read _`], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  })
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('opened') && resolve())
+    void exited.then(() => reject(new Error(`could not open ${file}`)))
+  })
+  return {
+    close: async () => {
+      child.stdin.end()
+      await exited
+    },
+  }
+}
 
 async function until(check: () => boolean): Promise<boolean> {
   for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20))
