@@ -44,7 +44,8 @@
  * was answered: a thread still looking takes it at once, where a sleeping one must first be woken,
  * which on a VM costs tens of microseconds when the program runs on another CPU. Not while any
  * request waits for an answer from elsewhere (the store's commit, an upstream), so those are never
- * delayed; and the looking yields the CPU to whatever else wants it.
+ * delayed, but once the last is answered (look_later); and the looking yields the CPU to whatever
+ * else wants it.
  */
 #define SPIN_US 50
 
@@ -106,6 +107,10 @@ struct session {
   struct fuse_buf buf;
   uv_poll_t poll;
   bool polling;
+  /** Looks for the next request after an answer JS sent later (see look_later). */
+  uv_prepare_t look;
+  /** In on_readable, which looks by itself once it has read every request. */
+  bool serving;
   /** Requests the next readable event reads at most (see BATCH). */
   int budget;
   /** Requests given to JS and not yet answered (see SPIN_US). */
@@ -114,7 +119,10 @@ struct session {
   napi_ref handlers[OP_COUNT];
   napi_ref self;
   napi_async_context async;
-  /** Requests JS still holds, and the invalidator's wake-up handle: the session is freed after the last. */
+  /**
+   * Requests JS still holds, the invalidator's wake-up handle and the look handle: the session is
+   * freed after the last.
+   */
   unsigned refs;
   bool poll_closed;
   /** Unmounted, with the libfuse session kept until the invalidation thread has ended. */
@@ -271,10 +279,12 @@ static bool name_ok(fuse_req_t req, const char *name, int errno_) {
   return false;
 }
 
+static void look_later(struct session *s);
+
 /** Marks `r` answered (the caller answers it). */
 static void answer(struct request *r) {
   r->answered = true;
-  r->s->unanswered--;
+  if (--r->s->unanswered == 0) look_later(r->s);
 }
 
 static void request_finalize(napi_env env, void *data, void *hint) {
@@ -634,11 +644,13 @@ static void session_stop_polling(struct session *s) {
 }
 
 static bool awaited(struct session *s);
+static void on_look(uv_prepare_t *handle);
 
 static void on_readable(uv_poll_t *handle, int status, int events) {
   (void)events;
   struct session *s = handle->data;
   napi_env env = s->env;
+  s->serving = true;
   // Requests taken by looking (SPIN_US) before the loop gets its turn again, as BATCH.
   int looked = 0;
 again:;
@@ -676,6 +688,23 @@ again:;
   napi_close_callback_scope(env, cs);
   napi_close_handle_scope(env, hs);
   if (drained && s->unanswered == 0 && !s->closed && ++looked < BATCH && awaited(s)) goto again;
+  s->serving = false;
+}
+
+/**
+ * The last request JS held was answered later, outside on_readable (a commit's FSYNC, an
+ * upstream's answer): the program that sent it may send the next at once, which would otherwise
+ * wake a thread asleep in the event loop (see SPIN_US). The looking is done once the loop has run
+ * what is due, just before it would sleep, and a request found is read there.
+ */
+static void look_later(struct session *s) {
+  if (!s->serving && !s->closed) uv_prepare_start(&s->look, on_look);
+}
+
+static void on_look(uv_prepare_t *handle) {
+  struct session *s = handle->data;
+  uv_prepare_stop(handle);
+  if (s->unanswered == 0 && !s->closed && awaited(s)) on_readable(&s->poll, 0, UV_READABLE);
 }
 
 /**
@@ -706,6 +735,8 @@ static void session_free(struct session *s) {
   free(s->mountpoint);
   free(s);
 }
+
+static void on_look_closed(uv_handle_t *h) { session_unref(h->data); }
 
 static void on_poll_closed(uv_handle_t *h) {
   struct session *s = h->data;
@@ -767,6 +798,11 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   s->poll.data = s;
   uv_poll_start(&s->poll, UV_READABLE, on_readable);
   s->polling = true;
+  uv_prepare_init(loop, &s->look);
+  s->look.data = s;
+  // Started only for a moment: never what keeps the process alive.
+  uv_unref((uv_handle_t *)&s->look);
+  s->refs++;
   s->budget = 1;
 
   napi_value ext;
@@ -797,6 +833,7 @@ static napi_value js_unmount(napi_env env, napi_callback_info info) {
   session_stop_polling(s);
   retrievals_end(s);
   // The poll goes before the descriptor it watches.
+  uv_close((uv_handle_t *)&s->look, on_look_closed);
   uv_close((uv_handle_t *)&s->poll, on_poll_closed);
   fuse_session_unmount(s->se);
   if (s->inv) {
