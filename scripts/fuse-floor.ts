@@ -2,9 +2,9 @@
 // fuse-lowlevel.ts) can serve. Files live in a Map, with no storage, no encryption and no checks,
 // and it speaks to the kernel as secretfs does: names and attributes kept 1 s, READDIRPLUS
 // listings, read-only opens with keep_cache and no FLUSH or RELEASE round trip to JS, writers on
-// direct_io, at fsync what was written put in the page cache, and the read-only opens of a file
-// whose content the kernel holds answered by the addon (a grant, ended by an open to write). The
-// benchmark then shows how much of secretfs's time is the binding's.
+// direct_io, at fsync what was written put in the page cache, and the read-only opens and the
+// attributes of a file whose content the kernel holds answered by the addon (a grant, ended by an
+// open to write). The benchmark then shows how much of secretfs's time is the binding's.
 // Run as root: node dist/scripts/fuse-floor.js MOUNTPOINT (prints "mounted"; SIGTERM unmounts)
 import {
   loadFuseLowLevel,
@@ -47,11 +47,14 @@ let nextIno = 2
 /** Open directories: the names read at opendir, served in chunks by offset. */
 const dirs = new Map<number, string[]>()
 let nextDir = 1
-/** Inodes whose read-only opens the addon answers. */
+/** Inodes whose read-only opens (and attributes) the addon answers. */
 const granted = new Set<number>()
 const grant = (ino: number) => {
-  if (!granted.has(ino) && fuse.grant(session, ino, 0)) granted.add(ino)
+  if (granted.has(ino) || !fuse.grant(session, ino, 0)) return
+  granted.add(ino)
+  fuse.grantAttributes(session, ino, 0, attr(ino, nodes.get(ino)!), TIMEOUT)
 }
+const revoke = (ino: number) => void (granted.delete(ino) && fuse.revoke(session, ino))
 
 const attr = (ino: number, n: Node): Attr => ({
   ino,
@@ -103,7 +106,10 @@ const handlers: LowLevelHandlers = {
   setattr(req, ino, toSet, size) {
     const n = nodes.get(ino)
     if (!n) return void fuse.replyErr(req, ENOENT)
-    if (toSet & SET_ATTR_SIZE) n.data = resized(n.data, size)
+    if (toSet & SET_ATTR_SIZE) {
+      revoke(ino)
+      n.data = resized(n.data, size)
+    }
     fuse.replyAttr(req, attr(ino, n), TIMEOUT)
   },
   mkdir(req, parent, name) {
@@ -124,7 +130,7 @@ const handlers: LowLevelHandlers = {
       fuse.replyOpen(req, { fh: 0, readOnly: true, keepCache: true })
       return grant(ino)
     }
-    if (granted.delete(ino)) fuse.revoke(session, ino)
+    revoke(ino)
     fuse.replyOpen(req, { fh: 0, directIo: true })
   },
   read(req, ino, size, off) {

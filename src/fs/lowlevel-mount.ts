@@ -6,9 +6,9 @@
 // generic mount from its creation) and a stored secret's content in its page cache (keep_cache);
 // kernel-cache.ts drops what each change makes stale. A secret the kernel has cached, unchanged,
 // and that no handle holds, is opened without reading it (a lazy open), and read only if the
-// kernel asks: its read-only opens, and their releases, are answered by the addon itself, with one
-// handle number, JS not woken, until the secret changes, is read, or is opened otherwise (a
-// grant). Should another process replace or delete the secret while such handles are open, what
+// kernel asks: its read-only opens, their releases and the requests for its attributes are
+// answered by the addon itself, with one handle number, JS not woken, until the secret changes, is
+// read, or is opened otherwise (a grant). Should another process replace or delete the secret while such handles are open, what
 // the kernel holds of it is taken back for them. Generated content is direct_io: each open makes
 // it once, and nothing of it is cached.
 
@@ -197,10 +197,26 @@ export async function mountLowLevel(
     const h = nextLazy++
     const l: LazyOpen = { ino, digest, given, released: 0 }
     lazy.set(h, l)
-    if (fuse.grant(session!, ino, fhOf(h))) granted.set(ino, h)
-    else l.opens = given
+    if (fuse.grant(session!, ino, fhOf(h))) {
+      granted.set(ino, h)
+      grantAttributes(ino, h, path)
+    } else l.opens = given
     return h
   }
+  /**
+   * Gives the grant `h` of `ino` the attributes of the secret at `path`, so that the addon answers
+   * its GETATTRs too (as after a write, when the kernel asks for the size before reading): if the
+   * grant still lasts once they are read, they are the content's it was made for.
+   */
+  const grantAttributes = (ino: number, h: number, path: string) =>
+    void fs.lookup(path).then(
+      ({ stat, stable }) =>
+        stable &&
+        granted.get(ino) === h &&
+        !ended &&
+        fuse.grantAttributes(session!, ino, fhOf(h), attrOf(ino, stat), STABLE_CACHE_TIMEOUT),
+      () => {},
+    )
   /** The handle a lazy open's reads use, opened at the first. */
   const lazyRead = async (l: LazyOpen): Promise<number> => {
     if (l.sealed) throw sealed('secretfs was sealed while this file was open; open it again once unsealed')

@@ -84,14 +84,17 @@ static const char *OP_NAMES[OP_COUNT] = {
 /**
  * An inode whose read-only opens the addon answers by itself, as JS asked (js_grant): with its
  * handle number, the page cache kept, and no FLUSH; so are the RELEASEs of handles with that
- * number while the grant lasts. JS is not woken for either; at the revoke it learns how many
- * handles the addon opened and did not see released (`held`, fewer than none if some it released
- * were JS's).
+ * number while the grant lasts, and its GETATTRs once JS has given the attributes
+ * (js_grant_attributes). JS is not woken for any of them; at the revoke it learns how many handles
+ * the addon opened and did not see released (`held`, fewer than none if some it released were JS's).
  */
 struct grant {
   uint64_t ino; /* 0: a free slot */
   uint64_t fh;
   int64_t held;
+  bool has_attr;
+  double attr_timeout;
+  struct stat attr;
 };
 
 /** The grants, by inode: open addressing, linear probing, removal by backward shift. */
@@ -416,6 +419,12 @@ static napi_value fh_value(napi_env env, struct fuse_file_info *fi) {
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  struct grant *g = grant_find(&current->grants, ino);
+  // Asked of the inode, or through a handle of the grant: not of another handle, which has its own.
+  if (g && g->has_attr && (!fi || fi->fh == (g->fh | FH_READ_ONLY))) {
+    fuse_reply_attr(req, &g->attr, g->attr_timeout);
+    return;
+  }
   napi_env env = current->env;
   napi_value a[] = {ino_value(env, ino), fh_value(env, fi)};
   dispatch(req, OP_GETATTR, true, 2, a);
@@ -1438,6 +1447,33 @@ static napi_value js_revoke(napi_env env, napi_callback_info info) {
   return ino && grant_remove(&s->grants, ino, &held) ? number(env, (double)held) : undefined(env);
 }
 
+/**
+ * grantAttributes(session, ino, fh, attr, timeout): boolean. The addon answers GETATTRs of `ino`
+ * with `attr` (kept `timeout` seconds), as long as its grant numbered `fh` lasts: for the
+ * attributes of the content the grant is for. False if `ino` has no such grant.
+ */
+static napi_value js_grant_attributes(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  double ino = 0, fh = 0, timeout = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct session *s = session_of(env, argv[0]);
+  if (!s) return NULL;
+  napi_get_value_double(env, argv[1], &ino);
+  napi_get_value_double(env, argv[2], &fh);
+  napi_get_value_double(env, argv[4], &timeout);
+  struct grant *g = s->closed || ino < 1 ? NULL : grant_find(&s->grants, (uint64_t)ino);
+  bool ok = g && g->fh == (uint64_t)fh;
+  if (ok) {
+    stat_of(env, argv[3], &g->attr);
+    g->attr_timeout = timeout;
+    g->has_attr = true;
+  }
+  napi_value result;
+  CHECK(napi_get_boolean(env, ok, &result));
+  return result;
+}
+
 /** The caller of a request: {uid, gid, pid}. */
 static napi_value js_context(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1469,6 +1505,7 @@ NAPI_MODULE_INIT() {
       {"invalidate", NULL, js_invalidate, NULL, NULL, NULL, napi_default, NULL},
       {"retrieve", NULL, js_retrieve, NULL, NULL, NULL, napi_default, NULL},
       {"grant", NULL, js_grant, NULL, NULL, NULL, napi_default, NULL},
+      {"grantAttributes", NULL, js_grant_attributes, NULL, NULL, NULL, napi_default, NULL},
       {"revoke", NULL, js_revoke, NULL, NULL, NULL, napi_default, NULL},
       {"context", NULL, js_context, NULL, NULL, NULL, napi_default, NULL},
   };

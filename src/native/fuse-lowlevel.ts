@@ -133,6 +133,12 @@ export interface FuseLowLevel {
    */
   grant(session: Session, ino: number, fh: number): boolean
   /**
+   * From now on the addon also answers GETATTRs of `ino` (of the inode, or through a handle of the
+   * grant) with `attr`, kept `timeout` seconds, until the grant numbered `fh` ends: the attributes
+   * of the content granted. False if `ino` has no grant numbered `fh`.
+   */
+  grantAttributes(session: Session, ino: number, fh: number, attr: Attr, timeout: number): boolean
+  /**
    * Ends the grant of `ino`: the handles numbered as it the addon opened, less those it released
    * (below 0 if some it released were JS's); undefined if `ino` had no grant.
    */

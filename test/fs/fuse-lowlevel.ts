@@ -4,8 +4,8 @@
 // others are served are all answered, an idle session costs no CPU, READDIRPLUS gives `ls -l` its
 // attributes with no LOOKUP per name, a read interrupted by a signal is answered EINTR at once, the
 // kernel gives back what its page cache holds of a file (retrieve), the addon answers the opens of
-// a file JS granted it (and their releases) until JS revokes the grant, and the kernel never
-// forgets more lookups than it was given.
+// a file JS granted it (and their releases, and its GETATTRs once given the attributes) until JS
+// revokes the grant, and the kernel never forgets more lookups than it was given.
 import t from 'tap'
 import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
@@ -62,7 +62,10 @@ t.test('a tiny filesystem on the binding', async (t) => {
     forget(ino, n) {
       lookups.set(ino, (lookups.get(ino) ?? 0) - n)
     },
-    getattr: (req, ino) => void fuse.replyAttr(req, attrOf(ino), 0),
+    getattr(req, ino) {
+      calls.push(`getattr ${ino}`)
+      fuse.replyAttr(req, attrOf(ino), 0)
+    },
     open(req, ino) {
       calls.push(`open ${ino}`)
       // Answered later, as a handler that awaits the store would.
@@ -145,15 +148,22 @@ t.test('a tiny filesystem on the binding', async (t) => {
   t.equal((await retrieve(999))[0], -2, 'an inode the kernel does not have is ENOENT')
 
   // A grant: the addon answers read-only opens of the inode by itself, with the handle given, and
-  // the RELEASEs of handles with that number.
+  // the RELEASEs of handles with that number; given the attributes, its GETATTRs too (asked here
+  // at every read: JS answers them with a timeout of 0).
   t.ok(fuse.grant(session, CACHED, 30), 'granted')
   t.notOk(fuse.grant(session, CACHED, 40), 'once: a second grant of the inode is refused')
+  const granted = { ...attrOf(CACHED), mtime: 1e12 }
+  t.notOk(fuse.grantAttributes(session, CACHED, 40, granted, 5), 'attributes are not given to another number')
+  t.ok(fuse.grantAttributes(session, CACHED, 30, granted, 5), 'attributes given to the grant')
+  const dropAttributes = () => new Promise((resolve) => fuse.invalidate(session, CACHED, undefined, resolve))
+  t.equal(await dropAttributes(), 0)
   calls.length = 0
   for (let i = 0; i < 3; i++)
     t.equal((await sh(`cat '${mnt}/other'`)).stdout, CONTENT.toString(), 'read, from the page cache')
   const holder = await hold(`${mnt}/other`)
+  t.equal((await sh(`stat -c %Y '${mnt}/other'`)).stdout, '1000000000\n', 'stat: the attributes given')
   await new Promise((resolve) => setTimeout(resolve, 100))
-  t.same(calls, [], 'no open, and no RELEASE, reached JS')
+  t.same(calls, [], 'no open, RELEASE or GETATTR reached JS')
   t.equal((await sh(`: >> '${mnt}/other'`)).code, 0)
   t.ok(calls.includes(`open ${CACHED}`), 'an open to write still reaches JS')
   t.equal(fuse.revoke(session, CACHED), 1, 'the revoke tells how many of its handles are still open')
@@ -165,8 +175,10 @@ t.test('a tiny filesystem on the binding', async (t) => {
     'revoked: the RELEASE of the handle still open reaches JS, with the number granted',
   )
   calls.length = 0
+  t.equal(await dropAttributes(), 0)
   t.equal((await sh(`cat '${mnt}/other'`)).stdout, CONTENT.toString())
   t.ok(calls.includes(`open ${CACHED}`), 'revoked: opens reach JS again')
+  t.ok(calls.includes(`getattr ${CACHED}`), 'and GETATTRs')
   // A handle JS gave, released under a grant of its number: the count goes below none.
   const given = await hold(`${mnt}/other`)
   t.ok(fuse.grant(session, CACHED, 10), 'granted the number JS gives')

@@ -24,12 +24,17 @@ if (testBinding() !== 'lowlevel') {
 
 const addon = loadFuseLowLevel()
 let jsOpens = 0
+let jsGetattrs = 0
 const mountCounting: FuseLowLevel['mount'] = (mountpoint, options, handlers) =>
   addon.mount(mountpoint, options, {
     ...handlers,
     open: (req, ino, flags) => {
       jsOpens++
       handlers.open!(req, ino, flags)
+    },
+    getattr: (req, ino, fh) => {
+      jsGetattrs++
+      handlers.getattr!(req, ino, fh)
     },
   })
 // The addon's functions are read-only properties: the spy inherits them, with its own mount.
@@ -78,6 +83,16 @@ t.test('written through the mount: the reads after it are the addon opens', asyn
   t.same(await opened('printf two > secret/a'), ['', 1], 'an open to write is JS')
   await core.changesApplied()
   t.same(await openedByAddon('cat secret/a; cat secret/a'), ['twotwo', 0])
+})
+
+t.test("written through the mount: the size the kernel asks for before the read is the addon's too", async (t) => {
+  t.equal((await sh('printf four > secret/b', { cwd: mnt })).code, 0, 'created through the mount')
+  await core.changesApplied()
+  // The grant's attributes are read just after it is made.
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  const before = jsGetattrs
+  t.same(await opened('cat secret/b; stat -c %s secret/b'), ['four4\n', 0], 'no open reached JS')
+  t.equal(jsGetattrs - before, 0, 'nor a GETATTR (the write made the kernel drop the size it had)')
 })
 
 t.test('changed elsewhere: JS opens it once, then the addon again', async (t) => {
