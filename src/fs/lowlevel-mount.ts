@@ -8,9 +8,9 @@
 // and that no handle holds, is opened without reading it (a lazy open), and read only if the
 // kernel asks: its read-only opens, their releases and the requests for its attributes are
 // answered by the addon itself, with one handle number, JS not woken, until the secret changes, is
-// read, or is opened otherwise (a grant). Should another process replace or delete the secret while such handles are open, what
-// the kernel holds of it is taken back for them. Generated content is direct_io: each open makes
-// it once, and nothing of it is cached.
+// read, or is opened otherwise (a grant). Should another process replace or delete the secret
+// while such handles are open, what the kernel holds of it is taken back for them. Generated
+// content is direct_io: each open makes it once, and nothing of it is cached.
 
 import type { Stat } from 'fuse-native'
 import { constants } from 'node:os'
