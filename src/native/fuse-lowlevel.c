@@ -707,13 +707,13 @@ again:;
  * what is due, just before it would sleep, and a request found is read there.
  */
 static void look_later(struct session *s) {
-  if (!s->serving && !s->closed) uv_prepare_start(&s->look, on_look);
+  if (!s->serving && s->polling) uv_prepare_start(&s->look, on_look);
 }
 
 static void on_look(uv_prepare_t *handle) {
   struct session *s = handle->data;
   uv_prepare_stop(handle);
-  if (s->unanswered == 0 && !s->closed && awaited(s)) on_readable(&s->poll, 0, UV_READABLE);
+  if (s->unanswered == 0 && s->polling && awaited(s)) on_readable(&s->poll, 0, UV_READABLE);
 }
 
 /**
