@@ -1462,10 +1462,13 @@ static napi_value js_grant_attributes(napi_env env, napi_callback_info info) {
   napi_get_value_double(env, argv[1], &ino);
   napi_get_value_double(env, argv[2], &fh);
   napi_get_value_double(env, argv[4], &timeout);
+  // Read before the grant is looked up: reading could run JS, which could change the table.
+  struct stat attr;
+  stat_of(env, argv[3], &attr);
   struct grant *g = s->closed || ino < 1 ? NULL : grant_find(&s->grants, (uint64_t)ino);
   bool ok = g && g->fh == (uint64_t)fh;
   if (ok) {
-    stat_of(env, argv[3], &g->attr);
+    g->attr = attr;
     g->attr_timeout = timeout;
     g->has_attr = true;
   }
