@@ -1,9 +1,10 @@
 // Which opens of the low-level mount wake JS (src/fs/lowlevel-mount.ts, the grant): a stored
-// secret the kernel holds as it is, and that no handle holds, has its read-only opens answered by
-// the addon, from the read after JS's first open (or after a write through the mount); anything
-// that changes the secret, opens it to write or holds it hands its opens back to JS, and generated
-// content is opened by JS every time. The mount is given the addon through a spy that counts the
-// opens JS is asked for.
+// secret the kernel holds as it is, and that no handle holds, has its read-only opens (and, after
+// a write through the mount, the kernel's request for its size) answered by the addon, from the
+// read after JS's first open (or after a write through the mount); anything that changes the
+// secret, opens it to write or holds it hands its opens back to JS, and generated content is
+// opened by JS every time. The mount is given the addon through a spy that counts the opens and
+// GETATTRs JS is asked for.
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
