@@ -7,7 +7,6 @@
 // a file JS granted it (and their releases, and its GETATTRs once given the attributes) until JS
 // revokes the grant, and the kernel never forgets more lookups than it was given.
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import {
@@ -19,6 +18,7 @@ import {
 } from '../../src/native/fuse-lowlevel.js'
 import { forceUnmount, isMounted } from '../../src/daemon/mountpoint.js'
 import { sh, tempDir } from '../helpers/daemon.js'
+import { fdDriver } from '../helpers/fd-driver.js'
 
 const fuse = loadFuseLowLevel()
 const CONTENT = Buffer.from('hello\n')
@@ -160,7 +160,9 @@ t.test('a tiny filesystem on the binding', async (t) => {
   calls.length = 0
   for (let i = 0; i < 3; i++)
     t.equal((await sh(`cat '${mnt}/other'`)).stdout, CONTENT.toString(), 'read, from the page cache')
-  const holder = await hold(`${mnt}/other`)
+  // Descriptors held by another process (this one serves the mount), in the mount's parent.
+  const driver = fdDriver(t, path.dirname(mnt))
+  const holder = await driver.open('mnt/other', 'r')
   t.equal((await sh(`stat -c %Y '${mnt}/other'`)).stdout, '1000000000\n', 'stat: the attributes given')
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.same(calls, [], 'no open, RELEASE or GETATTR reached JS')
@@ -169,7 +171,7 @@ t.test('a tiny filesystem on the binding', async (t) => {
   t.equal(fuse.revoke(session, CACHED), 1, 'the revoke tells how many of its handles are still open')
   t.equal(fuse.revoke(session, CACHED), undefined, 'a second revoke finds no grant')
   calls.length = 0
-  await holder.close()
+  await driver.close(holder)
   t.ok(
     await until(() => calls.includes('release 31 answered already')),
     'revoked: the RELEASE of the handle still open reaches JS, with the number granted',
@@ -180,10 +182,10 @@ t.test('a tiny filesystem on the binding', async (t) => {
   t.ok(calls.includes(`open ${CACHED}`), 'revoked: opens reach JS again')
   t.ok(calls.includes(`getattr ${CACHED}`), 'and GETATTRs')
   // A handle JS gave, released under a grant of its number: the count goes below none.
-  const given = await hold(`${mnt}/other`)
+  const given = await driver.open('mnt/other', 'r')
   t.ok(fuse.grant(session, CACHED, 10), 'granted the number JS gives')
   calls.length = 0
-  await given.close()
+  await driver.close(given)
   await new Promise((resolve) => setTimeout(resolve, 100))
   t.notOk(calls.includes('release 11 answered already'), "its RELEASE was the addon's")
   t.equal(fuse.revoke(session, CACHED), -1, 'and the revoke counts it: one released it did not open')
@@ -219,24 +221,6 @@ t.test('a tiny filesystem on the binding', async (t) => {
     'never more forgets than lookups',
   )
 })
-
-/** A process holding `file` open to read, until closed. */
-async function hold(file: string): Promise<{ close(): Promise<void> }> {
-  const child = spawn('sh', ['-c', `exec 3< '${file}' && echo opened && read _`], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  })
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()))
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => d.toString().includes('opened') && resolve())
-    void exited.then(() => reject(new Error(`could not open ${file}`)))
-  })
-  return {
-    close: async () => {
-      child.stdin.end()
-      await exited
-    },
-  }
-}
 
 async function until(check: () => boolean): Promise<boolean> {
   for (let i = 0; i < 100 && !check(); i++) await new Promise((r) => setTimeout(r, 20))
